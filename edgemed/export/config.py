@@ -1,0 +1,184 @@
+"""What to build and how faithful it must be: ``ExportConfig`` and the device target profiles.
+
+A target profile (``export/targets/NAME.toml`` at the repo root) names the builds worth making for a
+class of device, the runtime settings the bench stage should use for them, and per-quant parity
+thresholds. The CLI's ``--formats`` overrides the profile's build list.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from edgemed.errors import ConfigError
+from edgemed.export.manifest import QUANTS
+
+TARGETS_DIR = Path(__file__).resolve().parents[2] / "export" / "targets"
+# top1_agreement and greedy_match_len_mean are lower bounds, kl_mean an upper bound.
+THRESHOLD_KEYS = ("top1_agreement", "kl_mean", "greedy_match_len_mean")
+# Defaults measured on SmolLM2-135M against its fp32 checkpoint, with headroom for larger models
+# (which quantize better); a target profile can tighten or loosen any of them.
+DEFAULT_THRESHOLDS: dict[str, dict[str, float]] = {
+    "f16": {"top1_agreement": 0.98, "kl_mean": 0.01, "greedy_match_len_mean": 16},
+    "q8_0": {"top1_agreement": 0.95, "kl_mean": 0.05, "greedy_match_len_mean": 8},
+    "q5_k_m": {"top1_agreement": 0.85, "kl_mean": 0.15, "greedy_match_len_mean": 4},
+    "q4_k_m": {"top1_agreement": 0.80, "kl_mean": 0.25, "greedy_match_len_mean": 2},
+    "q4_0": {"top1_agreement": 0.75, "kl_mean": 0.35, "greedy_match_len_mean": 2},
+    "fp32": {"top1_agreement": 0.99, "kl_mean": 0.001, "greedy_match_len_mean": 24},
+    "int8": {"top1_agreement": 0.80, "kl_mean": 0.30, "greedy_match_len_mean": 2},
+    "int4": {"top1_agreement": 0.70, "kl_mean": 0.50, "greedy_match_len_mean": 1},
+}
+INT8_PRESETS = ("avx2", "avx512", "avx512_vnni", "arm64")
+
+
+class BuildSpec(NamedTuple):
+    """One build: a format and a quant, written ``gguf:q4_k_m``.
+
+    >>> BuildSpec.parse("GGUF:Q4_K_M")
+    BuildSpec(format='gguf', quant='q4_k_m')
+    >>> BuildSpec.parse("onnx:int8").name
+    'onnx-int8'
+    >>> BuildSpec.parse("gguf:q3_k")
+    Traceback (most recent call last):
+    ...
+    edgemed.errors.ConfigError: unknown gguf quant 'q3_k' (known: f16, q8_0, q4_k_m, q5_k_m, q4_0)
+    """
+
+    format: str
+    quant: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.format}-{self.quant}"
+
+    @classmethod
+    def parse(cls, text: str) -> "BuildSpec":
+        fmt, sep, quant = text.strip().lower().partition(":")
+        if not sep:
+            raise ConfigError(f"build {text!r} must be FORMAT:QUANT, e.g. gguf:q4_k_m or onnx:int8")
+        if fmt not in QUANTS:
+            raise ConfigError(f"unknown format {fmt!r} in {text!r} (known: {', '.join(QUANTS)})")
+        if quant not in QUANTS[fmt]:
+            raise ConfigError(f"unknown {fmt} quant {quant!r} (known: {', '.join(QUANTS[fmt])})")
+        return cls(fmt, quant)
+
+
+def parse_builds(text: str | list[str]) -> list[BuildSpec]:
+    """``"gguf:q8_0,onnx:int8"`` (or a list) → build specs, duplicates dropped, order kept.
+
+    >>> [b.name for b in parse_builds("gguf:q8_0, onnx:int8,gguf:q8_0")]
+    ['gguf-q8_0', 'onnx-int8']
+    """
+    items = text.split(",") if isinstance(text, str) else list(text)
+    builds = [BuildSpec.parse(t) for t in items if t.strip()]
+    if not builds:
+        raise ConfigError("no builds given (e.g. --formats gguf:q8_0,onnx:int8)")
+    return list(dict.fromkeys(builds))
+
+
+@dataclass
+class TargetProfile:
+    """A device class: which builds to make, how to run them, how close they must stay."""
+
+    name: str = field(metadata={"help": "Profile id, e.g. cpu-x86-64; recorded in the manifest."})
+    description: str = field(default="", metadata={"help": "The devices this profile is for."})
+    builds: list[BuildSpec] = field(default_factory=list, metadata={
+        "help": "Builds worth making for this device; --formats overrides."})
+    runtime: dict[str, dict[str, Any]] = field(default_factory=dict, metadata={
+        "help": "Per-format runtime hints copied into each artifact for the bench stage "
+                "(gguf: n_threads, n_gpu_layers, n_ctx; onnx: execution_provider, threads)."})
+    thresholds: dict[str, dict[str, float]] = field(default_factory=dict, metadata={
+        "help": "Per-quant parity bounds, merged over DEFAULT_THRESHOLDS."})
+    onnx_int8_preset: str = field(default="avx2", metadata={
+        "help": "optimum AutoQuantizationConfig preset for dynamic int8: the instruction set decides "
+                "which int8 kernels exist (u8s8 on AVX2, s8s8 on arm64)."})
+    path: Path | None = None
+
+    def thresholds_for(self, quant: str) -> dict[str, float]:
+        return {**DEFAULT_THRESHOLDS[quant], **self.thresholds.get(quant, {})}
+
+
+def load_target(spec: str | Path) -> TargetProfile:
+    """Load a profile from a .toml path or a name under ``export/targets/``.
+
+    >>> t = load_target("cpu-x86-64")
+    >>> t.name, t.builds[0].name, t.runtime["gguf"]["n_gpu_layers"]
+    ('cpu-x86-64', 'gguf-f16', 0)
+    """
+    path = Path(spec)
+    if not path.suffix:
+        path = TARGETS_DIR / f"{spec}.toml"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in TARGETS_DIR.glob("*.toml")))
+        raise ConfigError(f"target profile {spec!r} not found ({path}); known: {known}")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: invalid TOML ({e})") from None
+
+    def bad(field_name: str, why: str) -> ConfigError:
+        return ConfigError(f"{path}: {field_name}: {why}")
+
+    unknown = set(raw) - {"name", "description", "builds", "runtime", "thresholds", "onnx_int8_preset"}
+    if unknown:
+        raise bad(sorted(unknown)[0], "unknown key")
+    if not isinstance(raw.get("builds"), list):
+        raise bad("builds", "must be a list like [\"gguf:q4_k_m\", \"onnx:int8\"]")
+    try:
+        builds = parse_builds(raw["builds"])
+    except ConfigError as e:
+        raise bad("builds", str(e)) from None
+    thresholds = raw.get("thresholds", {})
+    for quant, bounds in thresholds.items():
+        if quant not in DEFAULT_THRESHOLDS:
+            raise bad(f"thresholds.{quant}", f"unknown quant (known: {', '.join(DEFAULT_THRESHOLDS)})")
+        for key, value in bounds.items():
+            if key not in THRESHOLD_KEYS or not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise bad(f"thresholds.{quant}.{key}", f"must be a number, one of {THRESHOLD_KEYS}")
+    runtime = raw.get("runtime", {})
+    if not isinstance(runtime, dict) or set(runtime) - set(QUANTS):
+        raise bad("runtime", f"must be tables named after formats ({', '.join(QUANTS)})")
+    preset = raw.get("onnx_int8_preset", "avx2")
+    if preset not in INT8_PRESETS:
+        raise bad("onnx_int8_preset", f"must be one of {INT8_PRESETS}")
+    return TargetProfile(name=str(raw.get("name", path.stem)), description=str(raw.get("description", "")),
+                         builds=builds, runtime=runtime, thresholds=thresholds,
+                         onnx_int8_preset=preset, path=path)
+
+
+@dataclass
+class ExportConfig:
+    """Everything one ``edgemed export`` run needs.
+
+    >>> ExportConfig(model="default", out="exports/smol", target="cpu-x86-64").build_list()[0].name
+    'gguf-f16'
+    """
+
+    model: str = field(default="default", metadata={
+        "help": "A merged model folder, a hub id, or 'default' (the shipped SmolLM2-135M-Instruct)."})
+    out: str = field(default="exports/default", metadata={
+        "help": "Output folder: artifacts, Modelfiles and manifest.json; re-runs reuse it."})
+    target: str = field(default="cpu-x86-64", metadata={
+        "help": "Target profile name or .toml path: builds, runtime hints and parity thresholds."})
+    formats: str | None = field(default=None, metadata={
+        "help": "Comma list like gguf:q4_k_m,onnx:int8 overriding the profile's builds."})
+    allow_degraded: bool = field(default=False, metadata={
+        "help": "Exit 0 even when an artifact fails parity (it is still marked failed in the manifest)."})
+    tf_tokens: int = field(default=64, metadata={
+        "help": "Teacher-forced positions per prompt for top-1 agreement and KL; bounds parity time."})
+    greedy_tokens: int = field(default=32, metadata={
+        "help": "Greedy continuation length compared token by token with the PyTorch model."})
+    threads: int = field(default=2, metadata={
+        "help": "CPU threads for quantizing and for the parity runs (not the bench runtime hints)."})
+    force: bool = field(default=False, metadata={
+        "help": "Rebuild every artifact even when its inputs are unchanged."})
+
+    def profile(self) -> TargetProfile:
+        return load_target(self.target)
+
+    def build_list(self, profile: TargetProfile | None = None) -> list[BuildSpec]:
+        if self.formats:
+            return parse_builds(self.formats)
+        return (profile or self.profile()).builds

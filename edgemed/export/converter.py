@@ -1,0 +1,105 @@
+"""llama.cpp's own HF → GGUF converter, matched to the installed llama-cpp-python.
+
+``convert_hf_to_gguf.py`` is not in the llama-cpp-python wheel, only in its sdist (with its
+``conversion/`` package and the vendored ``gguf-py``). Using that exact copy means the GGUF layout,
+tokenizer metadata and pre-tokenizer hashes are the ones the installed runtime was built to read.
+The sdist is fetched once with pip and cached under ``$EDGEMED_HOME/tools/llama-cpp-python-<ver>``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from edgemed.errors import ConfigError, EdgemedError
+from edgemed.io import cache_dir
+
+log = logging.getLogger(__name__)
+
+# The parts of vendor/llama.cpp the converter imports; nothing else of the 60 MB sdist is kept.
+KEEP = ("convert_hf_to_gguf.py", "convert_lora_to_gguf.py", "conversion/", "gguf-py/", "LICENSE")
+
+
+def llama_cpp_version() -> str:
+    """Installed llama-cpp-python version; the converter must come from the same release."""
+    try:
+        return version("llama_cpp_python")
+    except PackageNotFoundError:
+        raise ConfigError("GGUF export needs llama-cpp-python (pip install llama-cpp-python==0.3.36)") from None
+
+
+def converter_dir() -> Path:
+    """Folder holding ``convert_hf_to_gguf.py`` for the installed llama-cpp-python, fetched if needed."""
+    ver = llama_cpp_version()
+    target = cache_dir("tools") / f"llama-cpp-python-{ver}"
+    if (target / "convert_hf_to_gguf.py").is_file():
+        return target
+    log.info("fetching llama.cpp's converter from the llama-cpp-python %s sdist (once)", ver)
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        proc = subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
+             "--disable-pip-version-check", f"llama-cpp-python=={ver}", "-d", tmp],
+            capture_output=True, text=True)
+        sdists = list(Path(tmp).glob("*.tar.gz"))
+        if proc.returncode != 0 or not sdists:
+            last = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+            raise EdgemedError(f"cannot fetch the llama-cpp-python {ver} sdist for its GGUF converter "
+                               f"(offline and not cached in {target}): {last[0]}")
+        staged = Path(tmp) / "converter"
+        _extract_converter(sdists[0], staged)
+        try:
+            os.replace(staged, target)
+        except OSError:  # another process installed it first; theirs is identical
+            if not (target / "convert_hf_to_gguf.py").is_file():
+                raise
+    return target
+
+
+def _extract_converter(sdist: Path, dest: Path) -> None:
+    with tarfile.open(sdist) as tar:
+        for member in tar.getmembers():
+            parts = member.name.split("/")
+            if len(parts) < 4 or parts[1:3] != ["vendor", "llama.cpp"]:
+                continue
+            rel = "/".join(parts[3:])
+            if member.isfile() and any(rel == k or (k.endswith("/") and rel.startswith(k)) for k in KEEP):
+                member.name = rel
+                tar.extract(member, dest, filter="data")
+    if not (dest / "convert_hf_to_gguf.py").is_file():
+        raise EdgemedError(f"{sdist.name}: no vendor/llama.cpp/convert_hf_to_gguf.py inside")
+
+
+def supported_architectures() -> set[str]:
+    """Model classes (``config.json`` architectures) the converter knows."""
+    out = _run_converter(["--print-supported-models"], check=True)
+    return {line.strip()[2:] for line in out.splitlines() if line.strip().startswith("- ")}
+
+
+def convert(model_dir: Path, outfile: Path, outtype: str = "f32") -> None:
+    """Run ``convert_hf_to_gguf.py`` on a HF folder; its errors become one-line EdgemedErrors."""
+    _run_converter([str(model_dir), "--outtype", outtype, "--outfile", str(outfile)], check=True)
+
+
+def _run_converter(args: list[str], check: bool) -> str:
+    tools = converter_dir()
+    # The vendored gguf-py is the converter's own; the installed gguf package may be older/newer.
+    env = {k: v for k, v in os.environ.items() if k != "NO_LOCAL_GGUF"}
+    proc = subprocess.run([sys.executable, str(tools / "convert_hf_to_gguf.py"), *args],
+                          capture_output=True, text=True, cwd=tools, env=env)
+    if check and proc.returncode != 0:
+        lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+        reason = next((ln for ln in reversed(lines) if "Error" in ln or "error" in ln), lines[-1] if lines else "")
+        raise EdgemedError(f"llama.cpp converter failed on {args[0]}: {reason.strip()}")
+    return proc.stdout + proc.stderr
+
+
+def remove_cached_converter() -> None:
+    """Drop the cached converter (e.g. after upgrading llama-cpp-python by hand)."""
+    shutil.rmtree(cache_dir("tools") / f"llama-cpp-python-{llama_cpp_version()}", ignore_errors=True)

@@ -1,0 +1,256 @@
+"""``manifest.json``: what the export stage built, from what, with which tools, and how faithful it is.
+
+The bench stage reads this file and nothing else of the export stage, so it is validated here, at
+the door, with errors naming the file and the field. Paths inside it are relative to the manifest's
+folder, so an export directory can be copied to a device and still resolve.
+
+Layout (schema_version 1)::
+
+    {"schema_version": 1, "created": "2026-11-22T00:10:00+00:00",
+     "source": {"spec", "path", "sha256", "architecture", "n_params"},
+     "tools": {"llama_cpp_python": "0.3.36", ...},
+     "artifacts": [{"name": "gguf-q4_k_m", "format": "gguf", "quant": "q4_k_m",
+                    "path": "gguf-q4_k_m/model.gguf", "bytes": ..., "sha256": ...,
+                    "status": "passed", "parity": {...}, "runtime": {...},
+                    "tensor_types": {"q4_K": 120, ...}, "modelfile": "gguf-q4_k_m/Modelfile",
+                    "inputs_key": "...", "build_seconds": 12.3}]}
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgemed.errors import DataError
+from edgemed.io import sha256_file, write_json_atomic
+
+SCHEMA_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+# The quant names each format accepts; anything else is rejected where it enters (config, CLI).
+QUANTS: dict[str, tuple[str, ...]] = {
+    "gguf": ("f16", "q8_0", "q4_k_m", "q5_k_m", "q4_0"),
+    "onnx": ("fp32", "int8", "int4"),
+}
+STATUSES = ("passed", "failed")
+
+
+@dataclass
+class Source:
+    """The model the artifacts were built from; ``sha256`` keys every re-run decision."""
+
+    spec: str
+    path: str
+    sha256: str
+    architecture: str
+    n_params: int
+
+
+@dataclass
+class Parity:
+    """Agreement of one artifact with the PyTorch source on the fixed heart prompts."""
+
+    tokenizer_equal: bool
+    top1_agreement: float
+    kl_mean: float
+    greedy_match_len_mean: float
+    n_prompts: int
+    thresholds: dict[str, float]
+    passed: bool
+
+
+@dataclass
+class Artifact:
+    """One built file (GGUF) or folder (ONNX, loadable by ``ORTModelForCausalLM``).
+
+    >>> a = Artifact("gguf-q8_0", "gguf", "q8_0", "gguf-q8_0/model.gguf", 1, "ab", "passed")
+    >>> a.manifest_dir = Path("/exports/smol")
+    >>> str(a.abspath)
+    '/exports/smol/gguf-q8_0/model.gguf'
+    """
+
+    name: str
+    format: str
+    quant: str
+    path: str
+    bytes: int
+    sha256: str
+    status: str
+    parity: Parity | None = None
+    runtime: dict[str, Any] = field(default_factory=dict)
+    tensor_types: dict[str, int] = field(default_factory=dict)
+    modelfile: str | None = None
+    inputs_key: str = ""  # hash of everything the build depends on: equal key → skip the rebuild
+    build_seconds: float = 0.0
+    manifest_dir: Path = field(default=Path("."), repr=False, compare=False)
+
+    @property
+    def abspath(self) -> Path:
+        return self.manifest_dir / self.path
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("manifest_dir")
+        if self.modelfile is None:
+            d.pop("modelfile")
+        return d
+
+
+@dataclass
+class Manifest:
+    """The parsed ``manifest.json``; ``path`` is the file itself."""
+
+    path: Path
+    source: Source
+    tools: dict[str, str]
+    artifacts: list[Artifact] = field(default_factory=list)
+    created: str = ""
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def dir(self) -> Path:
+        return self.path.parent
+
+    def artifact(self, name: str) -> Artifact | None:
+        """The artifact called ``name``, or None."""
+        return next((a for a in self.artifacts if a.name == name), None)
+
+    def put(self, artifact: Artifact) -> None:
+        """Add ``artifact``, replacing one of the same name (order of first appearance kept)."""
+        artifact.manifest_dir = self.dir
+        for i, a in enumerate(self.artifacts):
+            if a.name == artifact.name:
+                self.artifacts[i] = artifact
+                return
+        self.artifacts.append(artifact)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"schema_version": self.schema_version, "created": self.created,
+                "source": asdict(self.source), "tools": dict(self.tools),
+                "artifacts": [a.to_dict() for a in self.artifacts]}
+
+    def write(self) -> Path:
+        """Write atomically (stamping ``created``), so a reader never sees half a manifest."""
+        self.created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        return write_json_atomic(self.path, self.to_dict())
+
+
+def artifact_digest(path: str | os.PathLike) -> str:
+    """sha256 of a file, or of a folder: over its sorted relative paths and their files' sha256.
+
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp()); _ = (d / "a").write_text("x"); _ = (d / "b").write_text("y")
+    >>> digest = artifact_digest(d)
+    >>> _ = (d / "b").write_text("z"); artifact_digest(d) != digest
+    True
+    """
+    path = Path(path)
+    if path.is_file():
+        return sha256_file(path)
+    h = hashlib.sha256()
+    for f in sorted(p for p in path.rglob("*") if p.is_file()):
+        h.update(f"{f.relative_to(path).as_posix()}\0{sha256_file(f)}\n".encode())
+    return h.hexdigest()
+
+
+def artifact_bytes(path: str | os.PathLike) -> int:
+    """Size of a file, or the total of a folder's files."""
+    path = Path(path)
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def load_manifest(path: str | os.PathLike) -> Manifest:
+    """Read and validate ``manifest.json`` (or the folder holding it).
+
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp())
+    >>> m = Manifest(d / "manifest.json", Source("default", "/m", "ab", "LlamaForCausalLM", 1), {})
+    >>> _ = m.write(); load_manifest(d).source.architecture
+    'LlamaForCausalLM'
+    >>> _ = (d / "manifest.json").write_text('{"schema_version": 1}')
+    >>> load_manifest(d)
+    Traceback (most recent call last):
+    ...
+    edgemed.errors.DataError: .../manifest.json: source: missing
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / MANIFEST_NAME
+    if not path.is_file():
+        raise DataError("no export manifest here (run `edgemed export` first)", path=str(path))
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DataError(f"not valid JSON ({e})", path=str(path)) from None
+    return _parse(raw, path)
+
+
+# --- validation: every check names the field it looked at -------------------------------------
+
+def _parse(raw: Any, path: Path) -> Manifest:
+    def need(obj: Any, key: str, types: type | tuple[type, ...], where: str) -> Any:
+        if not isinstance(obj, dict) or key not in obj:
+            raise DataError("missing", path=str(path), field=f"{where}{key}")
+        value = obj[key]
+        if isinstance(value, bool) and bool not in (types if isinstance(types, tuple) else (types,)):
+            raise DataError(f"expected {types}, got bool", path=str(path), field=f"{where}{key}")
+        if not isinstance(value, types):
+            raise DataError(f"expected {getattr(types, '__name__', types)}, got "
+                            f"{type(value).__name__}", path=str(path), field=f"{where}{key}")
+        return value
+
+    version = need(raw, "schema_version", int, "")
+    if version != SCHEMA_VERSION:
+        raise DataError(f"schema_version {version} is not supported (expected {SCHEMA_VERSION})",
+                        path=str(path), field="schema_version")
+    src = need(raw, "source", dict, "")
+    source = Source(spec=need(src, "spec", str, "source."), path=need(src, "path", str, "source."),
+                    sha256=need(src, "sha256", str, "source."),
+                    architecture=need(src, "architecture", str, "source."),
+                    n_params=need(src, "n_params", int, "source."))
+    manifest = Manifest(path=path, source=source, tools=dict(raw.get("tools") or {}),
+                        created=str(raw.get("created", "")))
+    for i, a in enumerate(need(raw, "artifacts", list, "")):
+        where = f"artifacts[{i}]."
+        fmt = need(a, "format", str, where)
+        quant = need(a, "quant", str, where)
+        if fmt not in QUANTS:
+            raise DataError(f"unknown format {fmt!r} (known: {', '.join(QUANTS)})",
+                            path=str(path), field=where + "format")
+        if quant not in QUANTS[fmt]:
+            raise DataError(f"unknown {fmt} quant {quant!r} (known: {', '.join(QUANTS[fmt])})",
+                            path=str(path), field=where + "quant")
+        status = need(a, "status", str, where)
+        if status not in STATUSES:
+            raise DataError(f"status must be one of {STATUSES}", path=str(path), field=where + "status")
+        rel = need(a, "path", str, where)
+        if Path(rel).is_absolute() or ".." in Path(rel).parts:
+            raise DataError("must be relative to the manifest folder", path=str(path),
+                            field=where + "path")
+        parity = None
+        if a.get("parity") is not None:
+            p, pw = need(a, "parity", dict, where), where + "parity."
+            parity = Parity(tokenizer_equal=need(p, "tokenizer_equal", bool, pw),
+                            top1_agreement=float(need(p, "top1_agreement", (int, float), pw)),
+                            kl_mean=float(need(p, "kl_mean", (int, float), pw)),
+                            greedy_match_len_mean=float(need(p, "greedy_match_len_mean", (int, float), pw)),
+                            n_prompts=need(p, "n_prompts", int, pw),
+                            thresholds=dict(need(p, "thresholds", dict, pw)),
+                            passed=need(p, "passed", bool, pw))
+        manifest.put(Artifact(
+            name=need(a, "name", str, where), format=fmt, quant=quant, path=rel,
+            bytes=need(a, "bytes", int, where), sha256=need(a, "sha256", str, where), status=status,
+            parity=parity, runtime=dict(a.get("runtime") or {}),
+            tensor_types=dict(a.get("tensor_types") or {}), modelfile=a.get("modelfile"),
+            inputs_key=str(a.get("inputs_key", "")), build_seconds=float(a.get("build_seconds", 0.0))))
+    return manifest

@@ -1,0 +1,145 @@
+"""Text handling for the proxy judge: pure functions, no model.
+
+Embeddings alone score "Call 911 now" and "No need to call 911" as near-identical, and treat a
+criterion's restatement of the question as evidence that the response answered it. These helpers
+pull out what embeddings blur: the claim a criterion asks for, negation, numbers, and the content
+words a response must add beyond the question.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# Rubric sources prefix criteria with their category (RaR) or phrase a pitfall as an omission
+# ("Fails to advise ..."); the second means "met" when the claim is ABSENT.
+_CATEGORY = re.compile(r"^\s*(essential|important|optional|pitfall)\s+criteria\s*:\s*", re.I)
+_OMISSION = re.compile(
+    r"^\s*(fails? to|does not|doesn't|did not|omits?( to)?|neglects? to|lacks|no mention of|"
+    r"is missing|misses)\s+", re.I)
+# Leading rubric verbs say how a claim is delivered, not what it is; they only add noise.
+_VERB = re.compile(
+    r"^\s*(clearly |correctly |explicitly |appropriately |briefly )?(advises?|recommends?|states?|"
+    r"explains?|mentions?|suggests?|emphasi[sz]es?|warns?|describes?|notes?|identifies|"
+    r"includes?|informs?|encourages?|tells?|says|indicates?|acknowledges?|discusses|lists|"
+    r"provides?|clarifies|highlights?|asks?|counsels?|instructs?|reminds?|urges?)\s+"
+    r"((the (user|patient|person) )?(that|about|to|of|on|for)\s+)?", re.I)
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(]?[A-Z0-9])|(?<=;)\s+")
+_CLAUSE = re.compile(r"(?<=,)\s+(?=(?:but|so|unless|because|though|although|whereas)\b)", re.I)
+_WORD = re.compile(r"[a-z0-9]+(?:['\u2019][a-z]+)?(?:-[a-z0-9]+)*")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
+# Cues that reverse or deny what a sentence asserts. "avoid"/"stop" count because "avoid X"
+# contradicts "take X" as surely as "don't take X" does.
+_NEGATION = re.compile(
+    r"\b(not|no|never|none|neither|nor|without|cannot|can't|won't|don't|doesn't|didn't|isn't|"
+    r"aren't|shouldn't|wouldn't|mustn't|avoid\w*|stop\w*|unnecessary|needless|nothing|"
+    r"no longer|rather than|instead of|contraindicated|refrain\w*)\b|n't\b", re.I)
+_STOP = frozenset("""
+a about above after again against all also am an and any are as at be because been before being
+below between both but by can could did do does doing down during each few for from further had has
+have having he her here hers herself him himself his how i if in into is it its itself just me
+more most my myself no nor not of off on once only or other our ours out over own same she should
+so some such than that the their them then there these they this those through to too under until
+up very was we were what when where which while who whom why will with would you your yours
+e g eg etc ie may might must per via like e.g i.e including include includes
+advise advises advising recommend recommends recommended recommending state states stating
+explain explains explaining mention mentions mentioning suggest suggests suggesting patient user
+person response emphasize emphasizes note notes describe describes warn warns appropriate
+appropriately clearly example examples typically usually generally often
+""".split())
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What a criterion asks the response to contain.
+
+    ``absent_is_met`` is True for omission-phrased criteria ("Fails to advise X"): the item is
+    met when the response does NOT make the claim.
+    """
+
+    text: str
+    absent_is_met: bool
+
+
+def parse_criterion(criterion: str) -> Claim:
+    """Strip the category prefix and rubric verb; detect omission phrasing.
+
+    >>> parse_criterion("Pitfall Criteria: Fails to advise calling 911 immediately.")
+    Claim(text='calling 911 immediately.', absent_is_met=True)
+    >>> parse_criterion("Advises not to drive themselves to the hospital.").text
+    'not to drive themselves to the hospital.'
+    """
+    text = _CATEGORY.sub("", criterion.strip())
+    absent = bool(_OMISSION.match(text))
+    text = _OMISSION.sub("", text)
+    stripped = _VERB.sub("", text, count=1)
+    # "States that" on its own would leave nothing; keep the original then.
+    return Claim(stripped if len(stripped) > 3 else text, absent)
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences, further cut at clause joints where a second claim usually starts.
+
+    >>> split_sentences("Call 911 now. Don't drive; wait for them, but unlock the door.")
+    ['Call 911 now.', "Don't drive;", 'wait for them,', 'but unlock the door.']
+    """
+    out: list[str] = []
+    for sent in _SENTENCE_END.split(text.strip()):
+        for part in _CLAUSE.split(sent):
+            if part.strip():
+                out.append(part.strip())
+    return out
+
+
+def negated(text: str) -> bool:
+    """Whether a sentence carries a negation or avoidance cue.
+
+    >>> negated("There's no need to call your doctor."), negated("Call your doctor today.")
+    (True, False)
+    >>> negated("It's best to avoid ibuprofen.")
+    True
+    """
+    return bool(_NEGATION.search(text))
+
+
+def numbers(text: str) -> set[str]:
+    """The numbers in a text, normalised (``2-3`` gives ``{'2', '3'}``).
+
+    >>> sorted(numbers("LDL below 70 mg/dL (1.8 mmol/L)"))
+    ['1.8', '70']
+    """
+    return {n.replace(",", ".") for n in _NUMBER.findall(text)}
+
+
+def stem(word: str) -> str:
+    """A crude suffix stripper: enough to match "screening" with "screened" and "clots" with "clot".
+
+    >>> stem("screening"), stem("screened"), stem("clots"), stem("anticoagulants")
+    ('screen', 'screen', 'clot', 'anticoagulant')
+    """
+    for suffix in ("ations", "ation", "ings", "ing", "edly", "ed", "ies", "es", "s", "ly"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+            return word[: -len(suffix)] + ("y" if suffix == "ies" else "")
+    return word
+
+
+def content_stems(text: str) -> set[str]:
+    """Stems of the words that carry meaning (stopwords and rubric verbs removed).
+
+    >>> sorted(content_stems("Recommends screening with an ECG and echocardiogram."))
+    ['ecg', 'echocardiogram', 'screen']
+    """
+    words = _WORD.findall(text.lower().replace("\u2019", "'"))
+    return {stem(w) for w in words if w not in _STOP and not w.isdigit() and len(w) > 1}
+
+
+def stems_found(wanted: set[str], have: set[str]) -> int:
+    """How many ``wanted`` stems appear in ``have``, allowing a shared 5-letter prefix.
+
+    The prefix rule catches inflections the stemmer misses ("thinner"/"thinners", "ablate"/"ablation").
+
+    >>> stems_found({"anticoagul", "stroke", "aspirin"}, {"anticoagulant", "strokes"})
+    2
+    """
+    prefixes = {h[:5] for h in have if len(h) >= 5}
+    return sum(1 for w in wanted if w in have or (len(w) >= 5 and w[:5] in prefixes))

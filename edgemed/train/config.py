@@ -1,0 +1,160 @@
+"""TrainConfig: the GRPO recipe's settings, one dataclass per YAML section.
+
+Every field carries a one-line ``help`` saying why it exists. The fields that matter for rubric
+GRPO are named here; anything else trl's ``GRPOConfig`` or peft's ``LoraConfig`` accept goes
+through the ``extra`` dicts untouched, so the config never falls behind the libraries.
+Loading (YAML, overrides, early checks) lives in ``edgemed.train.configfile``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from edgemed.judges.config import JudgeConfig
+
+PAPER_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+DTYPES = ("float32", "bfloat16", "float16")
+SCALE_REWARDS = ("group", "batch", "none")
+LOSS_TYPES = ("grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo", "vespo")
+VLLM_MODES = ("colocate", "server")
+
+
+def _f(default: Any = None, help: str = "", factory: Any = None) -> Any:
+    """A dataclass field with its one-line help (trl's convention)."""
+    if factory is not None:
+        return field(default_factory=factory, metadata={"help": help})
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass
+class ModelSection:
+    """Which base model, in which precision."""
+
+    spec: str = _f("default", "Model spec: 'default' (the shipped SmolLM2-135M-Instruct), a local HF "
+                              "folder or a hub id; resolved by edgemed.models.resolve_model.")
+    dtype: str = _f("float32", "Weights dtype for training; float32 on CPU (no fast bf16 kernels there), "
+                               "bfloat16 on recent GPUs halves memory.")
+    load_in_4bit: bool = _f(False, "QLoRA: load the frozen base in 4-bit NF4 (bitsandbytes, CUDA) so a "
+                                   "larger model fits one GPU; falls back to plain LoRA elsewhere.")
+    require_4bit: bool = _f(False, "Fail instead of falling back to plain LoRA when 4-bit loading is "
+                                   "impossible, so a GPU run never silently trains in full precision.")
+    attn_implementation: str | None = _f(None, "transformers attention backend (sdpa, eager, "
+                                               "flash_attention_2); None lets transformers pick.")
+
+
+@dataclass
+class LoraSection:
+    """The LoRA adapter (peft.LoraConfig)."""
+
+    r: int = _f(16, "Adapter rank; the paper used 16.")
+    alpha: int = _f(32, "LoRA scaling numerator (update scaled by alpha/r); the paper used 32.")
+    dropout: float = _f(0.05, "Dropout on the adapter input; small regularisation for tiny datasets.")
+    target_modules: list[str] | str = _f(None, "Linear layers to adapt; the paper's q,k,v,o,gate,up,down "
+                                               "by default, or 'all-linear'.", factory=lambda: list(PAPER_TARGETS))
+    extra: dict[str, Any] = _f(None, "Any other peft.LoraConfig argument (use_rslora, use_dora, "
+                                     "layers_to_transform, ...), passed through.", factory=dict)
+
+
+@dataclass
+class DataSection:
+    """Which prompts GRPO trains on, and the guard against evaluation leaks."""
+
+    source: str = _f("edgemed-heart", "Rubric set: 'edgemed-heart' (the packaged heart set in RaR-Medicine "
+                                      "format), a JSONL/parquet path or a datasets id.")
+    split: str | None = _f("train", "Keep only records of this split, so validation/test prompts are "
+                                    "never trained on; null keeps all (for sources without splits).")
+    system_prompt: str | None = _f("default", "System message put before each prompt: 'default' (edgemed's "
+                                              "heart-assistant prompt), any text, or null for none.")
+    min_rubric_items: int = _f(4, "Drop prompts with fewer rubric items; the paper kept > 3, since short "
+                                  "rubrics give coarse, low-variance rewards.")
+    max_prompts: int | None = _f(None, "Use at most this many prompts (after filtering, in a seeded "
+                                       "shuffle); handy for smoke runs.")
+    healthbench_mix: int = _f(0, "Add this many HealthBench records from outside the eval heart subset "
+                                 "(-1: all of them) for broader medical coverage; 0 off.")
+    healthbench_source: str | None = _f(None, "HealthBench file for the eval guard and the mix; None: the "
+                                              "packaged 500-record HealthBench file.")
+    eval_rule: str = _f("heart-keywords-v1", "Heart rule that defines the eval subset (must match bench), "
+                                             "whose prompts may never appear in training.")
+    check_eval_leak: bool = _f(True, "Refuse to train when a training prompt (by prompt_id or text) is in "
+                                     "the HealthBench heart eval subset.")
+
+
+@dataclass
+class GrpoSection:
+    """GRPO knobs (trl.GRPOConfig); names match trl so its docs apply."""
+
+    max_steps: int = _f(1000, "Optimizer steps; the paper trained 1,000.")
+    num_generations: int = _f(6, "Completions per prompt (the GRPO group); the paper used 6.")
+    per_device_train_batch_size: int = _f(6, "Completions per device per micro-step; a multiple of "
+                                             "num_generations (here: prompts per step x generations).")
+    gradient_accumulation_steps: int = _f(1, "Micro-steps per optimizer step; raises prompts per update "
+                                             "without more memory.")
+    max_completion_length: int = _f(1024, "Generated tokens per completion; the paper used 1,024, the CPU "
+                                          "config far fewer since generation dominates step time.")
+    temperature: float = _f(1.0, "Sampling temperature; 1.0 (paper) keeps groups diverse enough to have "
+                                 "reward spread.")
+    top_p: float = _f(1.0, "Nucleus sampling cut-off; 1.0 samples the full distribution like the paper.")
+    learning_rate: float = _f(5e-6, "Adapter learning rate; the paper used 5e-6.")
+    lr_scheduler_type: str = _f("constant", "LR schedule (transformers names); constant keeps resumed runs "
+                                            "and short smoke runs comparable.")
+    warmup_steps: int = _f(0, "Linear warm-up steps before the schedule.")
+    beta: float = _f(0.0, "KL penalty to the base model; 0 (trl's default) skips the reference model, "
+                          "halving forward passes.")
+    loss_type: str = _f("dapo", f"trl loss aggregation, one of {LOSS_TYPES}; dr_grpo removes the length bias "
+                                "(Dr. GRPO), dapo is trl's default.")
+    scale_rewards: str = _f("group", "Advantage scaling: group (divide by the group's std, GRPO), batch, or "
+                                     "none (Dr. GRPO) which keeps judge noise in near-flat groups small.")
+    multi_objective_aggregation: str = _f("sum_then_normalize", "How several rewards combine: "
+                                          "sum_then_normalize or normalize_then_sum (GDPO).")
+    mask_truncated_completions: bool = _f(False, "Exclude completions cut at max_completion_length from "
+                                                 "the loss (DAPO); useful when lengths are tight.")
+    gradient_checkpointing: bool = _f(False, "Recompute activations in backward to save memory; costs "
+                                             "~30% time, worth it only for long completions on GPU.")
+    logging_steps: int = _f(1, "Log every N steps; 1 gives the training log one row per step.")
+    save_steps: int = _f(50, "Checkpoint every N steps, the unit of loss after a kill.")
+    save_total_limit: int | None = _f(2, "Keep at most this many checkpoints; older ones are deleted.")
+    log_completions: bool = _f(False, "Print a sample of prompts/completions/rewards at each log step.")
+    use_vllm: bool = _f(False, "Generate with vLLM (CUDA only): the main speed-up for long completions.")
+    vllm_mode: str = _f("colocate", "colocate (vLLM shares the training GPUs) or server (a separate "
+                                    "`trl vllm-serve` process on other GPUs).")
+    vllm_server_base_url: str | None = _f(None, "server mode: URL of the `trl vllm-serve` process.")
+    vllm_gpu_memory_utilization: float = _f(0.3, "colocate mode: share of GPU memory vLLM may take.")
+    extra: dict[str, Any] = _f(None, "Any other trl.GRPOConfig argument, passed through as-is "
+                                     "(e.g. epsilon_high, top_entropy_quantile, deepspeed).", factory=dict)
+
+
+@dataclass
+class TrainConfig:
+    """The whole training stage. ``rewards`` entries are ``edgemed.rewards.RewardConfig`` dicts."""
+
+    output_dir: str = _f("runs/train", "Where checkpoints, the adapter, the log and manifest.json go; an "
+                                       "existing run there is resumed.")
+    seed: int = _f(42, "Seed for LoRA init, data order and sampling.")
+    resume: bool = _f(True, "Continue from the last checkpoint-* in output_dir after a kill.")
+    model: ModelSection = _f(None, "Base model and precision.", factory=ModelSection)
+    lora: LoraSection = _f(None, "LoRA adapter shape.", factory=LoraSection)
+    data: DataSection = _f(None, "Training prompts and eval-leak guard.", factory=DataSection)
+    judge: JudgeConfig = _f(None, "Default judge for every reward that does not set its own.",
+                            factory=JudgeConfig)
+    rewards: list[dict[str, Any]] = _f(None, "Rewards by registry name (explicit, implicit, hybrid, "
+                                             "complexity, ...) or dotted path, each with a weight.",
+                                       factory=lambda: [{"name": "complexity", "weight": 1.0}])
+    grpo: GrpoSection = _f(None, "GRPO settings.", factory=GrpoSection)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict for the manifest (the judge keeps only its key's env-var name).
+
+        >>> TrainConfig().to_dict()["grpo"]["num_generations"]
+        6
+        """
+        return asdict(self)
+
+
+def field_help(cls: type) -> dict[str, str]:
+    """Each field's one-line help, for ``--help`` text and docs.
+
+    >>> field_help(GrpoSection)["beta"][:10]
+    'KL penalty'
+    """
+    return {name: f.metadata.get("help", "") for name, f in cls.__dataclass_fields__.items()}

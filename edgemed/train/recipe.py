@@ -1,0 +1,187 @@
+"""The GRPO training recipe, top to bottom: config → checks → model + LoRA → prompts → rewards →
+GRPOTrainer → train (resuming) → adapter, log, plot, manifest.
+
+    edgemed train --config smollm2_heart_grpo_cpu --max-steps 2 --output runs/smoke/train
+
+Everything that can be wrong in a config (reward names, judge URL, eval leaks, unknown keys) is
+checked before the model loads. Checkpoints are trl/transformers' own, so a killed run resumes
+from its last ``checkpoint-*`` with optimizer, scheduler and RNG state.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgemed.errors import ConfigError
+from edgemed.io import write_json_atomic
+from edgemed.train.config import TrainConfig
+
+log = logging.getLogger(__name__)
+
+ADAPTER_DIR, LOG_FILE, PLOT_FILE, MANIFEST = "adapter", "train_log.jsonl", "train_log.png", "manifest.json"
+ADAPTER_SOURCE = "edgemed_adapter.json"  # beside the adapter: which base it was trained on
+TREND_WINDOW = 5  # steps averaged at each end of the run for the manifest's reward trend
+
+
+@dataclass
+class TrainSummary:
+    """What a training run produced; also written as ``manifest.json``."""
+
+    output_dir: str
+    adapter_dir: str
+    steps: int
+    resumed_from: str | None
+    base_model: dict[str, str]
+    quantization: dict[str, Any]
+    data: dict[str, Any]
+    rewards: list[dict[str, Any]]
+    reward_first: dict[str, Any]
+    reward_last: dict[str, Any]
+    timing_s: dict[str, float | None]
+    peak_rss_mb: float | None
+    wall_s: float
+    log_path: str
+    plot_path: str
+    config: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"stage": "train", **asdict(self)}
+
+
+def train(config: TrainConfig) -> TrainSummary:
+    """Run GRPO for ``config`` and return (and write) its summary.
+
+    >>> from edgemed.train.configfile import load_train_config
+    >>> cfg = load_train_config("smollm2_heart_grpo_cpu", {"grpo.max_steps": 2})
+    >>> summary = train(cfg)  # doctest: +SKIP
+    >>> Path(summary.adapter_dir, "adapter_config.json").is_file()  # doctest: +SKIP
+    True
+    """
+    from edgemed.models import load_tokenizer, model_fingerprint, resolve_model
+    from edgemed.train.configfile import build_reward_configs
+    from edgemed.train.prompts import build_training_prompts
+    from edgemed.train.trainlog import TimedGRPOTrainer, TrainingLog, read_training_log
+    from edgemed.train.trl_args import grpo_args, lora_config, plan_quantization
+
+    started = time.perf_counter()
+    out = Path(config.output_dir)
+
+    # 1. Checks that need no model: rewards + judges, quantization plan, prompts + eval-leak guard.
+    reward_configs = build_reward_configs(config)
+    quant = plan_quantization(config)
+    prompts = build_training_prompts(config.data, config.seed)
+
+    # 2. Model, tokenizer, LoRA and trl arguments. trl loads the model from the folder so that
+    #    4-bit loading, device placement and peft wrapping follow its tested path.
+    model_path = resolve_model(config.model.spec)
+    tokenizer = load_tokenizer(model_path)
+    tokenizer.padding_side = "left"  # decoder-only generation pads on the left
+    args = grpo_args(config, quant)
+    trainer_kwargs: dict[str, Any] = {}
+    if quant.load_in_4bit:
+        from edgemed.train.trl_args import bnb_config
+
+        trainer_kwargs["quantization_config"] = bnb_config(config)
+
+    # 3. Reward functions (trl contract: prompts, completions, dataset columns → list[float | None]).
+    from edgemed.rewards import rubric_reward_func
+
+    reward_funcs = [rubric_reward_func(rc) for rc in reward_configs]
+    args.reward_weights = [float(rc.weight) for rc in reward_configs]
+
+    # 4. Trainer, resuming from the last checkpoint when one exists.
+    training_log = TrainingLog(out / LOG_FILE)
+    trainer = TimedGRPOTrainer(
+        model=str(model_path), reward_funcs=reward_funcs, args=args, train_dataset=prompts.to_dataset(),
+        processing_class=tokenizer, peft_config=lora_config(config), callbacks=[training_log],
+        **trainer_kwargs)
+    checkpoint = last_checkpoint(out) if config.resume else None
+    if checkpoint:
+        log.info("resuming from %s", checkpoint)
+    trainer.train(resume_from_checkpoint=checkpoint)
+
+    # 5. Artifacts: adapter (+ tokenizer, so merge needs nothing else), plot, manifest.
+    base = {"spec": str(config.model.spec), "path": str(model_path),
+            "fingerprint": model_fingerprint(model_path)}
+    adapter_dir = save_adapter(trainer, tokenizer, out / ADAPTER_DIR, base, quant.load_in_4bit)
+    rows = read_training_log(out / LOG_FILE)
+    plot_path = out / PLOT_FILE
+    if rows:
+        from edgemed.train.plots import plot_training_log
+
+        plot_training_log(rows, plot_path, title=f"GRPO on {config.model.spec} ({out.name})")
+    summary = summarise(config, out, adapter_dir, trainer.state.global_step, checkpoint, base, quant,
+                        prompts, reward_configs, rows, time.perf_counter() - started)
+    write_json_atomic(out / MANIFEST, summary.to_dict())
+    return summary
+
+
+def last_checkpoint(output_dir: Path) -> str | None:
+    """The newest complete ``checkpoint-N`` folder, or None.
+
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp()); (d / "checkpoint-2").mkdir(); (d / "checkpoint-10").mkdir()
+    >>> _ = (d / "checkpoint-10" / "trainer_state.json").write_text("{}")
+    >>> _ = (d / "checkpoint-2" / "trainer_state.json").write_text("{}")
+    >>> Path(last_checkpoint(d)).name
+    'checkpoint-10'
+    """
+    if not output_dir.is_dir():
+        return None
+    # A folder without trainer_state.json was cut off mid-save: skip it rather than crash on resume.
+    done = [p for p in output_dir.glob("checkpoint-*")
+            if p.name.split("-")[-1].isdigit() and (p / "trainer_state.json").is_file()]
+    return str(max(done, key=lambda p: int(p.name.split("-")[-1]))) if done else None
+
+
+def save_adapter(trainer, tokenizer, target: Path, base: dict[str, str], quantized: bool) -> Path:
+    """Save the LoRA adapter + tokenizer to a temp folder, then swap it in (no half-written adapter)."""
+    tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    trainer.save_model(str(tmp))
+    tokenizer.save_pretrained(str(tmp))
+    write_json_atomic(tmp / ADAPTER_SOURCE, {"base_model": base, "trained_in_4bit": quantized})
+    if target.exists():
+        old = target.with_name(f".{target.name}.old{os.getpid()}")
+        os.replace(target, old)
+        os.replace(tmp, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, target)
+    return target
+
+
+def summarise(config, out, adapter_dir, steps, checkpoint, base, quant, prompts, reward_configs,
+              rows, wall_s) -> TrainSummary:
+    from edgemed.train.trainlog import GEN, OPT, REWARD, STEP, reward_stats
+
+    def mean_of(key: str) -> float | None:
+        return reward_stats(rows, key)["mean"]
+
+    return TrainSummary(
+        output_dir=str(out), adapter_dir=str(adapter_dir), steps=steps, resumed_from=checkpoint,
+        base_model=base, quantization={"load_in_4bit": quant.load_in_4bit, "reason": quant.reason},
+        data={"source": config.data.source, "split": config.data.split, "counts": prompts.counts,
+              "eval_rule": prompts.eval_rule, "eval_subset_size": prompts.eval_subset_size,
+              "prompt_ids": prompts.prompt_ids},
+        rewards=[rc.to_dict() for rc in reward_configs],
+        reward_first=reward_stats(rows[:TREND_WINDOW]), reward_last=reward_stats(rows[-TREND_WINDOW:]),
+        timing_s={"step": mean_of(STEP), "generation": mean_of(GEN), "reward": mean_of(REWARD),
+                  "optimisation": mean_of(OPT)},
+        peak_rss_mb=max((r.get("memory/peak_rss_mb") or 0.0 for r in rows), default=None),
+        wall_s=round(wall_s, 2), log_path=str(out / LOG_FILE), plot_path=str(out / PLOT_FILE),
+        config=config.to_dict(), versions=_versions(),
+    )
+
+
+def _versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    return {name: md.version(name) for name in ("torch", "transformers", "trl", "peft", "accelerate")}
