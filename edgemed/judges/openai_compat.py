@@ -125,7 +125,7 @@ class OpenAIChatClient:
         # Only when the error names the feature: a 400 for an over-long prompt must not
         # silently turn off structured output for the rest of the run.
         lowered = response.text.lower()
-        names_format = any(w in lowered for w in ("response_format", "json_schema", "grammar"))
+        names_format = any(w in lowered for w in ("response_format", "json_schema", "grammar", "maxlength"))
         with self._state_lock:
             if names_format and schema is not None and fmt != "none":
                 if self._formats[0] == fmt and len(self._formats) > 1:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import re
 from typing import Any
 
@@ -117,7 +118,7 @@ def _true_share(alternatives: list[dict]) -> float | None:
     seen: set[str] = set()
     for alt in alternatives:
         token, lp = (alt.get("token") or ""), alt.get("logprob")
-        if token in seen or not isinstance(lp, (int, float)) or not math.isfinite(lp):
+        if token in seen or not isinstance(lp, numbers.Real) or not math.isfinite(lp):
             continue
         seen.add(token)
         word = token.strip().lower()

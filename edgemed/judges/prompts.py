@@ -19,16 +19,19 @@ from edgemed.errors import ConfigError
 
 PROMPT_VERSION = "edgemed-grader-v1"
 
+# maxLength stops a small greedy judge from looping inside the explanation until max_tokens
+# (grammar backends enforce it); the explanation comes first so the verdict follows the reasoning.
 VERDICT_SCHEMA = {
     "type": "object",
-    "properties": {"explanation": {"type": "string"}, "criteria_met": {"type": "boolean"}},
+    "properties": {"explanation": {"type": "string", "maxLength": 500},
+                   "criteria_met": {"type": "boolean"}},
     "required": ["explanation", "criteria_met"],
     "additionalProperties": False,
 }
 
 LIKERT_SCHEMA = {
     "type": "object",
-    "properties": {"explanation": {"type": "string"},
+    "properties": {"explanation": {"type": "string", "maxLength": 800},
                    "rating": {"type": "integer", "enum": list(range(1, 11))}},
     "required": ["explanation", "rating"],
     "additionalProperties": False,

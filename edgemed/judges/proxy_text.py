@@ -26,12 +26,12 @@ _VERB = re.compile(
     r"((the (user|patient|person) )?(that|about|to|of|on|for)\s+)?", re.I)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(]?[A-Z0-9])|(?<=;)\s+")
 _CLAUSE = re.compile(r"(?<=,)\s+(?=(?:but|so|unless|because|though|although|whereas)\b)", re.I)
-_WORD = re.compile(r"[a-z0-9]+(?:['\u2019][a-z]+)?(?:-[a-z0-9]+)*")
+_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?(?:-[a-z0-9]+)*")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
 # Cues that reverse or deny what a sentence asserts. "avoid"/"stop" count because "avoid X"
 # contradicts "take X" as surely as "don't take X" does.
 _NEGATION = re.compile(
-    r"\b(not|no|never|none|neither|nor|without|cannot|can't|won't|don't|doesn't|didn't|isn't|"
+    r"\b(not|no|never|none|neither|nor|cannot|can't|won't|don't|doesn't|didn't|isn't|"
     r"aren't|shouldn't|wouldn't|mustn't|avoid\w*|stop\w*|unnecessary|needless|nothing|"
     r"no longer|rather than|instead of|contraindicated|refrain\w*)\b|n't\b", re.I)
 _STOP = frozenset("""
@@ -143,3 +143,89 @@ def stems_found(wanted: set[str], have: set[str]) -> int:
     """
     prefixes = {h[:5] for h in have if len(h) >= 5}
     return sum(1 for w in wanted if w in have or (len(w) >= 5 and w[:5] in prefixes))
+
+
+_SCOPE_BREAK = frozenset({",", ";", ":", "but", "unless", "because", "so", "although", "though",
+                          "whereas", "if", "until", "while", "since"})
+_SCOPE_WORDS = 6
+# "X is not needed" / "X doesn't help" deny X itself, although the cue comes after it.
+_PREDICATES = frozenset("""necessary needed required recommended indicated useful helpful help helps
+matter matters important advised point reason need needs work works apply applies effective""".split())
+_DENYING_WORDS = frozenset({"unnecessary", "needless", "pointless", "useless", "outdated"})
+_TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?(?:-[a-z0-9]+)*|[,;:]")
+
+
+def stem_polarity(text: str) -> dict[str, bool]:
+    """Content stems mapped to whether a negation cue governs them.
+
+    A cue governs the next few words of its clause, and a second cue in the same scope cancels
+    the first ("no need to avoid it" asserts nothing against "it"). A cue that denies the whole
+    predicate ("X is not needed", "X doesn't help", "X should be avoided") governs the clause's
+    subject too. Polarity is read per word, so an unrelated "don't" elsewhere in a sentence does
+    not flip the claim being checked.
+
+    >>> p = stem_polarity("Don't take ibuprofen, but call your doctor.")
+    >>> p["ibuprofen"], p["doctor"]
+    (True, False)
+    >>> stem_polarity("Limiting salt isn't necessary.")["salt"]
+    True
+    >>> stem_polarity("There's no need to avoid ibuprofen.")["ibuprofen"]
+    False
+    """
+    out: dict[str, bool] = {}
+    for clause in _clauses(text):
+        subject_end = _denied_subject_end(clause)
+        flips, left = 0, 0
+        for i, tok in enumerate(clause):
+            if _is_cue(tok):
+                flips, left = flips + 1, _SCOPE_WORDS
+                continue
+            if tok in _STOP or tok.isdigit() or len(tok) < 2:
+                continue
+            negative = i < subject_end or (left > 0 and flips % 2 == 1)
+            out.setdefault(stem(tok), negative)
+            left = max(left - 1, 0)
+            flips = flips if left else 0
+    return out
+
+
+def _clauses(text: str) -> list[list[str]]:
+    clauses, cur = [], []
+    for tok in _TOKEN.findall(text.lower().replace("\u2019", "'")):
+        if tok in _SCOPE_BREAK:
+            if cur:
+                clauses.append(cur)
+            cur = []
+        else:
+            cur.append(tok)
+    return clauses + ([cur] if cur else [])
+
+
+def _is_cue(tok: str) -> bool:
+    return bool(_NEGATION.fullmatch(tok)) or tok.endswith("n't")
+
+
+def _denied_subject_end(clause: list[str]) -> int:
+    """Index of a cue that denies the predicate (so every word before it is negated), else 0."""
+    for i, tok in enumerate(clause):
+        if tok in _DENYING_WORDS or (_is_cue(tok) and i > 0 and clause[i - 1] == "be"):
+            return i
+        if _is_cue(tok) and any(t in _PREDICATES for t in clause[i + 1:i + 4]):
+            return i
+    return 0
+
+
+def polarity_conflict(claim: str, sentence: str) -> float:
+    """Share of the content words claim and sentence have in common that one negates and the other
+    does not: 0 when they agree (or share nothing), 1 when every shared word is flipped.
+
+    >>> polarity_conflict("avoiding ibuprofen with warfarin", "Ibuprofen is fine with warfarin.")
+    1.0
+    >>> polarity_conflict("calling 911 immediately", "Call 911 immediately.")
+    0.0
+    """
+    a, b = stem_polarity(claim), stem_polarity(sentence)
+    shared = [s for s in a if s in b]
+    if not shared:
+        return 0.0
+    return sum(a[s] != b[s] for s in shared) / len(shared)

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import inspect
 import json
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Sequence
 
 from edgemed.data.schema import RubricItem, parse_item
 from edgemed.errors import DataError
+from edgemed.judges import build_judge, build_likert_judge, grade_batch
 from edgemed.rewards.config import RewardConfig
 from edgemed.rewards.core import binarize
 from edgemed.rewards.group import flatten_low_spread, group_rows
@@ -32,7 +32,7 @@ Conversation = list[dict[str, str]]
 def rubric_reward_func(config: RewardConfig | dict[str, Any] | str, judge: Any = None) -> "RubricReward":
     """A trl reward function for ``config``; its ``__name__`` is the reward's name (trl logs by it).
 
-    ``judge`` overrides the one ``config.judge`` would build: a criterion judge
+    The judge is built from ``config.judge`` right away; ``judge`` replaces it: a criterion judge
     (``grade(conversation, items)``), or for ``implicit`` a Likert judge (``rate(conversation, items)``).
 
     >>> from edgemed.judges import Judgement
@@ -51,7 +51,7 @@ def rubric_reward_func(config: RewardConfig | dict[str, Any] | str, judge: Any =
 
 
 class RubricReward:
-    """Callable with trl's reward-function contract; builds its judge on first use."""
+    """Callable with trl's reward-function contract; ``judge`` is the judge it grades with."""
 
     def __init__(self, config: RewardConfig, judge: Any = None):
         self.config = config
@@ -60,9 +60,10 @@ class RubricReward:
         accepted = _keyword_params(self.fn)
         self.takes_tags = "tags" in accepted
         self.is_implicit = "rating" in accepted
-        self._judge = judge
         self._owns_judge = judge is None
-        self._lock = threading.Lock()
+        # Built now, not at the first step, so a bad judge config fails before the model loads.
+        build = build_likert_judge if self.is_implicit else build_judge
+        self.judge = judge if judge is not None else build(config.judge)
 
     # trl -------------------------------------------------------------------------------------
     def __call__(self, prompts: Sequence[Any] | None = None, completions: Sequence[Any] | None = None,
@@ -77,6 +78,8 @@ class RubricReward:
         if not (len(prompts) == len(completions) == len(rubrics)):
             raise DataError(f"{len(prompts)} prompts, {len(completions)} completions and "
                             f"{len(rubrics)} rubrics: one of each per row expected")
+        if not prompts:
+            return []
         items_rows = [parse_rubric(r, i) for i, r in enumerate(rubrics)]
         convs = [to_conversation(p, c) for p, c in zip(prompts, completions)]
         groups = group_rows(_group_keys(prompts, items_rows))
@@ -103,30 +106,17 @@ class RubricReward:
 
     def close(self) -> None:
         """Release the judge this reward built (its HTTP client or model, and its cache)."""
-        if self._owns_judge and self._judge is not None and hasattr(self._judge, "close"):
-            self._judge.close()
-            self._judge = None
+        if self._owns_judge and hasattr(self.judge, "close"):
+            self.judge.close()
 
     # steps -----------------------------------------------------------------------------------
-    def judge(self) -> Any:
-        """The judge, built from ``config.judge`` on first use (a Likert judge for implicit)."""
-        with self._lock:
-            if self._judge is None:
-                from edgemed.judges import build_judge, build_likert_judge
-
-                build = build_likert_judge if self.is_implicit else build_judge
-                self._judge = build(self.config.judge)
-            return self._judge
-
     def _grade(self, convs: list[Conversation], items_rows: list[list[RubricItem]]) -> list[list[float | None]]:
-        from edgemed.judges import grade_batch
-
         keys, unique = _unique_jobs(convs, items_rows)
-        verdicts = grade_batch(self.judge(), unique, concurrency=self.config.concurrency)
+        verdicts = grade_batch(self.judge, unique, concurrency=self.config.concurrency)
         return [[v.met for v in verdicts[k]] for k in keys]
 
     def _rate(self, convs: list[Conversation], items_rows: list[list[RubricItem]]) -> list[float | None]:
-        judge = self.judge()
+        judge = self.judge
         keys, unique = _unique_jobs(convs, items_rows)
         workers = self.config.concurrency or getattr(judge, "concurrency", 1) or 1
         with ThreadPoolExecutor(max_workers=max(1, min(workers, len(unique))),

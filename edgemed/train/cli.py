@@ -18,15 +18,19 @@ from edgemed.errors import ConfigError
 def parse_set(items: tuple[str, ...]) -> dict[str, object]:
     """``KEY=VALUE`` pairs, values read as YAML scalars (so 1e-5, true, [a, b] get their types).
 
-    >>> parse_set(("grpo.learning_rate=1e-5", "lora.target_modules=[q_proj, v_proj]", "judge.model=x"))
-    {'grpo.learning_rate': '1e-5', 'lora.target_modules': ['q_proj', 'v_proj'], 'judge.model': 'x'}
+    >>> parse_set(("grpo.learning_rate=1e-5", "lora.target_modules=[q_proj, v_proj]", "judge.cache_path=off"))
+    {'grpo.learning_rate': '1e-5', 'lora.target_modules': ['q_proj', 'v_proj'], 'judge.cache_path': 'off'}
     """
     out: dict[str, object] = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. grpo.learning_rate=1e-5")
-        out[key.strip()] = yaml.safe_load(value) if value.strip() else None
+        parsed = yaml.safe_load(value) if value.strip() else None
+        # YAML 1.1 reads off/on/yes/no as booleans; only true/false mean a boolean here.
+        if isinstance(parsed, bool) and value.strip().lower() not in ("true", "false"):
+            parsed = value.strip()
+        out[key.strip()] = parsed
     return out
 
 

@@ -73,9 +73,9 @@ def merge_adapter(adapter_dir: str | os.PathLike, out_dir: str | os.PathLike, dt
         raise ConfigError(f"merge dtype must be one of {DTYPES}, got {dtype!r}")
     import torch
     from peft import PeftModel
-    from transformers import AutoModelForCausalLM
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from edgemed.models import load_tokenizer, model_fingerprint, resolve_model
+    from edgemed.models import model_fingerprint, resolve_model
 
     adapter = find_adapter(adapter_dir)
     spec, trained_in_4bit = base_of(adapter)
@@ -96,7 +96,8 @@ def merge_adapter(adapter_dir: str | os.PathLike, out_dir: str | os.PathLike, dt
     shutil.rmtree(tmp, ignore_errors=True)
     merged.save_pretrained(tmp, safe_serialization=True)
     # The adapter folder holds the tokenizer the policy was trained with (chat template included).
-    tokenizer = load_tokenizer(adapter if (adapter / "tokenizer_config.json").is_file() else base_path)
+    tokenizer = AutoTokenizer.from_pretrained(
+        adapter if (adapter / "tokenizer_config.json").is_file() else base_path)
     tokenizer.save_pretrained(tmp)
     write_json_atomic(tmp / MERGE_SOURCE, {
         "stage": "merge", "adapter": str(adapter), "base_model": {"spec": spec, "path": str(base_path),

@@ -7,6 +7,7 @@ give GRPO no gradient); the hit rates of rubric criteria when the reward functio
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ def plot_training_log(rows: list[dict[str, Any]], path: str | Path, title: str =
 
     >>> import tempfile, pathlib
     >>> rows = [{"step": s, "reward": s / 10, "reward_std": 0.1, "frac_reward_zero_std": 0.0} for s in (1, 2, 3)]
+    >>> rows[1]["reward"] = rows[1]["reward_std"] = None
     >>> plot_training_log(rows, pathlib.Path(tempfile.mkdtemp()) / "log.png").stat().st_size > 1000
     True
     """
@@ -45,11 +47,10 @@ def plot_training_log(rows: list[dict[str, Any]], path: str | Path, title: str =
     steps = [r["step"] for r in rows]
 
     mean = [_num(r.get("reward")) for r in rows]
-    std = [_num(r.get("reward_std")) or 0.0 for r in rows]
+    std = [0.0 if math.isnan(v) else v for v in (_num(r.get("reward_std")) for r in rows)]
     ax = axes[0]
     ax.plot(steps, mean, marker="o", ms=3, label="reward mean")
-    ax.fill_between(steps, [m - s if m is not None else None for m, s in zip(mean, std)],
-                    [m + s if m is not None else None for m, s in zip(mean, std)], alpha=0.25,
+    ax.fill_between(steps, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)], alpha=0.25,
                     label="± std within the step's completions")
     ax.set_ylabel("reward")
     ax.legend(loc="best", fontsize=8)
@@ -75,5 +76,6 @@ def plot_training_log(rows: list[dict[str, Any]], path: str | Path, title: str =
     return Path(path)
 
 
-def _num(value: Any) -> float | None:
-    return None if value is None else float(value)
+def _num(value: Any) -> float:
+    # A step whose rewards were all None logs None; NaN leaves a gap in the line instead.
+    return math.nan if value is None else float(value)

@@ -1,5 +1,5 @@
-"""The GRPO training recipe, top to bottom: config → checks → model + LoRA → prompts → rewards →
-GRPOTrainer → train (resuming) → adapter, log, plot, manifest.
+"""The GRPO training recipe, top to bottom: config → checks (rewards, judges, prompts) → model +
+LoRA → GRPOTrainer → train (resuming) → adapter, log, plot, manifest.
 
     edgemed train --config smollm2_heart_grpo_cpu --max-steps 2 --output runs/smoke/train
 
@@ -73,10 +73,16 @@ def train(config: TrainConfig) -> TrainSummary:
     started = time.perf_counter()
     out = Path(config.output_dir)
 
-    # 1. Checks that need no model: rewards + judges, quantization plan, prompts + eval-leak guard.
+    # 1. Everything that needs no policy model: rewards and their judges (built now, so a bad
+    #    judge setting fails here), the quantization plan, prompts + eval-leak guard.
     reward_configs = build_reward_configs(config)
     quant = plan_quantization(config)
     prompts = build_training_prompts(config.data, config.seed)
+    from edgemed.rewards import rubric_reward_func
+
+    reward_funcs = [rubric_reward_func(rc) for rc in reward_configs]
+    for func in reward_funcs:
+        func.judge()
 
     # 2. Model, tokenizer, LoRA and trl arguments. trl loads the model from the folder so that
     #    4-bit loading, device placement and peft wrapping follow its tested path.
@@ -90,13 +96,9 @@ def train(config: TrainConfig) -> TrainSummary:
 
         trainer_kwargs["quantization_config"] = bnb_config(config)
 
-    # 3. Reward functions (trl contract: prompts, completions, dataset columns → list[float | None]).
-    from edgemed.rewards import rubric_reward_func
-
-    reward_funcs = [rubric_reward_func(rc) for rc in reward_configs]
     args.reward_weights = [float(rc.weight) for rc in reward_configs]
 
-    # 4. Trainer, resuming from the last checkpoint when one exists.
+    # 3. Trainer, resuming from the last checkpoint when one exists.
     training_log = TrainingLog(out / LOG_FILE)
     trainer = TimedGRPOTrainer(
         model=str(model_path), reward_funcs=reward_funcs, args=args, train_dataset=prompts.to_dataset(),
@@ -105,21 +107,28 @@ def train(config: TrainConfig) -> TrainSummary:
     checkpoint = last_checkpoint(out) if config.resume else None
     if checkpoint:
         log.info("resuming from %s", checkpoint)
-    trainer.train(resume_from_checkpoint=checkpoint)
+    try:
+        trainer.train(resume_from_checkpoint=checkpoint)
+    finally:
+        for func in reward_funcs:
+            func.close()
 
-    # 5. Artifacts: adapter (+ tokenizer, so merge needs nothing else), plot, manifest.
+    # 4. Artifacts: adapter (+ tokenizer, so merge needs nothing else), plot, manifest.
+    #    Under `accelerate launch` every process runs this recipe; only the main one writes files.
     base = {"spec": str(config.model.spec), "path": str(model_path),
             "fingerprint": model_fingerprint(model_path)}
     adapter_dir = save_adapter(trainer, tokenizer, out / ADAPTER_DIR, base, quant.load_in_4bit)
     rows = read_training_log(out / LOG_FILE)
     plot_path = out / PLOT_FILE
-    if rows:
+    is_main = trainer.accelerator.is_main_process
+    if rows and is_main:
         from edgemed.train.plots import plot_training_log
 
         plot_training_log(rows, plot_path, title=f"GRPO on {config.model.spec} ({out.name})")
     summary = summarise(config, out, adapter_dir, trainer.state.global_step, checkpoint, base, quant,
                         prompts, reward_configs, rows, time.perf_counter() - started)
-    write_json_atomic(out / MANIFEST, summary.to_dict())
+    if is_main:
+        write_json_atomic(out / MANIFEST, summary.to_dict())
     return summary
 
 
@@ -142,10 +151,18 @@ def last_checkpoint(output_dir: Path) -> str | None:
 
 
 def save_adapter(trainer, tokenizer, target: Path, base: dict[str, str], quantized: bool) -> Path:
-    """Save the LoRA adapter + tokenizer to a temp folder, then swap it in (no half-written adapter)."""
-    tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
+    """Save the LoRA adapter + tokenizer to a temp folder, then swap it in (no half-written adapter).
+
+    Every process calls ``save_model`` (ZeRO-3 gathers the weights collectively); the main one writes.
+    """
+    accelerator = trainer.accelerator
+    tmp = target.with_name(f".{target.name}.tmp")
+    if accelerator.is_main_process:
+        shutil.rmtree(tmp, ignore_errors=True)
+    accelerator.wait_for_everyone()
     trainer.save_model(str(tmp))
+    if not accelerator.is_main_process:
+        return target
     tokenizer.save_pretrained(str(tmp))
     write_json_atomic(tmp / ADAPTER_SOURCE, {"base_model": base, "trained_in_4bit": quantized})
     if target.exists():

@@ -51,7 +51,8 @@ def _mode(trainer: GRPOTrainer) -> str:
 
 
 class TrainingLog(TrainerCallback):
-    """Appends each log event to ``path`` with step time, optimisation time and peak RSS."""
+    """Appends each log event to ``path`` with step time, optimisation time and peak RSS (main
+    process only; the RSS is that process's)."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -59,6 +60,8 @@ class TrainingLog(TrainerCallback):
         self._step_times: list[float] = []
 
     def on_train_begin(self, args, state, control, **kwargs):
+        if not state.is_world_process_zero:
+            return
         previous = read_jsonl_tolerant(self.path)
         if previous:
             append_jsonl(self.path, {"event": "resume", "step": state.global_step, "time": _now(),
@@ -74,6 +77,8 @@ class TrainingLog(TrainerCallback):
             self._step_start = None
 
     def on_log(self, args, state, control, logs=None, **kwargs):
+        if not state.is_world_process_zero:  # trl has already averaged metrics across processes
+            return
         row: dict[str, Any] = {"step": state.global_step, "time": _now(), **(logs or {})}
         if self._step_times:
             row[STEP] = sum(self._step_times) / len(self._step_times)

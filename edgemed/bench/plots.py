@@ -1,0 +1,98 @@
+"""PNG plots of a bench report: quality vs decode speed (Pareto), size vs quality, latency bars.
+
+Inputs are the ``targets`` summaries of bench.json, so plots can be redrawn from a finished report
+(``edgemed.bench.plots.write_plots(json.load(open("bench.json")), out)``) without re-running.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from edgemed.io import atomic_path
+
+MARKERS = {"torch": "s", "onnxruntime": "^", "llama.cpp": "o"}
+
+
+def _save(fig, path: Path) -> Path:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
+    return path
+
+
+def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Points no other point beats on both axes (higher is better on both), sorted by x.
+
+    >>> pareto_front([(1, 5), (2, 4), (3, 1), (2, 2), (0.5, 5)])
+    [(1, 5), (2, 4), (3, 1)]
+    """
+    front = [p for p in points
+             if not any(q[0] >= p[0] and q[1] >= p[1] and q != p for q in points)]
+    return sorted(set(front))
+
+
+def _score(t: dict) -> tuple[float | None, float]:
+    hb = (t.get("quality") or {}).get("healthbench") or {}
+    return hb.get("score"), hb.get("std") or 0.0
+
+
+def write_plots(report: dict[str, Any], out: Path) -> list[Path]:
+    """Write the plots this report has data for; returns their paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    targets = report["targets"]
+    judge = (report.get("judge") or {}).get("name", "judge")
+    paths = []
+
+    speed = [(t, t["latency"]["tg"]) for t in targets if (t.get("latency") or {}).get("tg")]
+    scored = [(t, *_score(t)) for t in targets if _score(t)[0] is not None]
+
+    # Quality vs decode speed, with the Pareto front: which build to ship for a speed budget.
+    both = [(t, tg, s, sd) for (t, tg) in speed for (u, s, sd) in scored if u["label"] == t["label"]]
+    if both:
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        for t, tg, s, sd in both:
+            ax.errorbar(tg["avg_ts"], s, xerr=tg["stddev_ts"], yerr=sd, fmt=MARKERS.get(t["backend"], "o"),
+                        capsize=3, label=t["label"])
+        front = pareto_front([(tg["avg_ts"], s) for _, tg, s, _ in both])
+        ax.plot(*zip(*front), "k--", lw=0.8, alpha=0.6, label="Pareto front")
+        ax.set_xlabel("decode tok/s (higher is better)")
+        ax.set_ylabel(f"HealthBench-heart score ({judge})")
+        ax.set_title("Quality vs decode speed")
+        ax.legend(fontsize=7, loc="best")
+        paths.append(_save(fig, out / "quality_vs_speed.png"))
+        plt.close(fig)
+
+    # Size vs quality: what each byte saved costs in score.
+    if scored:
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        for t, s, sd in scored:
+            ax.errorbar(t["bytes"] / 2**20, s, yerr=sd, fmt=MARKERS.get(t["backend"], "o"), capsize=3,
+                        label=t["label"])
+        ax.set_xscale("log")
+        ax.set_xlabel("artifact size (MiB, log)")
+        ax.set_ylabel(f"HealthBench-heart score ({judge})")
+        ax.set_title("Size vs quality")
+        ax.legend(fontsize=7, loc="best")
+        paths.append(_save(fig, out / "size_vs_quality.png"))
+        plt.close(fig)
+
+    # Latency bars with ± std error bars, prefill and decode side by side.
+    timed = [t for t in targets if (t.get("latency") or {}).get("tg") or (t.get("latency") or {}).get("pp")]
+    if timed:
+        fig, axes = plt.subplots(1, 2, figsize=(11, 0.45 * len(timed) + 1.8), sharey=True)
+        labels = [t["label"] for t in timed]
+        for ax, test, title in ((axes[0], "pp", "prefill"), (axes[1], "tg", "decode")):
+            vals = [((t["latency"].get(test) or {}).get("avg_ts") or 0.0) for t in timed]
+            errs = [((t["latency"].get(test) or {}).get("stddev_ts") or 0.0) for t in timed]
+            name = next(((t["latency"].get(test) or {}).get("test") for t in timed if t["latency"].get(test)), test)
+            ax.barh(labels, vals, xerr=errs, capsize=3, color="#4c72b0" if test == "pp" else "#dd8452")
+            ax.set_xlabel(f"{name} tok/s (mean ± std)")
+            ax.set_title(title)
+        axes[0].invert_yaxis()
+        paths.append(_save(fig, out / "latency.png"))
+        plt.close(fig)
+    return paths

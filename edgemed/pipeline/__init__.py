@@ -1,0 +1,1 @@
+"""``edgemed run``: the stages in order (train → merge → export → bench), skipping what is up to date."""

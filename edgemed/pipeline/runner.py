@@ -1,0 +1,179 @@
+"""Run the stages in order: load every config first → for each stage, skip or run → report.
+
+Every stage config is built and checked before the first model loads, so a typo in any section
+fails in a second. Each stage writes into ``runs/<name>/<stage>/`` through its own public entry
+point; this module only decides what is up to date and wires outputs to inputs.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from edgemed.errors import ConfigError, EdgemedError
+from edgemed.pipeline.config import STAGES, PipelineConfig
+from edgemed.pipeline.state import PipelineState, inputs_key
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StagePlan:
+    """One stage, ready to run: its inputs key (without upstream), its runner, its output check."""
+
+    name: str
+    settings: dict[str, Any]
+    execute: Callable[[bool], str]      # force → summary path
+    output: Callable[[], str | None]    # fingerprint of what is on disk now, None if absent
+
+
+@dataclass
+class PipelineResult:
+    root: Path
+    ran: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    wall_s: float = 0.0
+    report: Path | None = None
+
+
+def check_writable(root: Path) -> None:
+    """Fail early, in one line, when the run folder cannot be written (read-only, full disk)."""
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        probe = root / f".write-probe-{os.getpid()}"
+        probe.write_bytes(b"x" * 4096)
+        probe.unlink()
+    except OSError as e:
+        why = {errno.EACCES: "permission denied", errno.EROFS: "read-only file system",
+               errno.ENOSPC: "no space left on device"}.get(e.errno, e.strerror or str(e))
+        raise EdgemedError(f"{root}: cannot write the run folder ({why})") from None
+
+
+def fingerprint_tree(path: Path) -> str | None:
+    from edgemed.export.manifest import artifact_digest
+
+    return artifact_digest(path) if path.exists() else None
+
+
+def plan(cfg: PipelineConfig) -> list[StagePlan]:
+    """Build and check every stage's config (no model is loaded here)."""
+    from edgemed.bench.config import load_config as load_bench_config
+    from edgemed.export.config import ExportConfig
+    from edgemed.train.configfile import load_train_config
+
+    root = cfg.root
+    plans: list[StagePlan] = []
+    if "train" in cfg.stages:
+        overrides = {"model.spec": cfg.model, **cfg.train, "output_dir": str(root / "train")}
+        train_cfg = load_train_config(cfg.train_config, overrides)
+
+        def run_train(force: bool) -> str:
+            from edgemed.train.recipe import train
+
+            train_cfg.resume = not force
+            train(train_cfg)
+            return str(root / "train" / "manifest.json")
+
+        plans.append(StagePlan("train", train_cfg.to_dict(), run_train,
+                               lambda: fingerprint_tree(root / "train" / "adapter")))
+    if "merge" in cfg.stages:
+        def run_merge(force: bool) -> str:
+            from edgemed.train.merge import merge_adapter
+
+            merge_adapter(root / "train" / "adapter", root / "merge", dtype=cfg.merge_dtype)
+            return str(root / "merge")
+
+        plans.append(StagePlan("merge", {"dtype": cfg.merge_dtype}, run_merge,
+                               lambda: fingerprint_tree(root / "merge")))
+    exports = export_configs(cfg, ExportConfig)
+    manifests = []
+    if "export" in cfg.stages:
+        def run_export(force: bool) -> str:
+            from edgemed.export.stage import run as export_run
+
+            for label, ecfg in exports.items():
+                ecfg.force = force
+                log.info("export (%s): %s → %s", label, ecfg.model, ecfg.out)
+                export_run(ecfg)
+            return str(root / "export")
+
+        for label, ecfg in exports.items():
+            ecfg.build_list()  # unknown quant names fail here, before any model loads
+            manifests.append({"path": str(Path(ecfg.out) / "manifest.json"), "label": label})
+        plans.append(StagePlan("export", {k: dict(vars(e)) for k, e in exports.items()}, run_export,
+                               lambda: fingerprint_manifests(exports)))
+    if "bench" in cfg.stages:
+        bench_raw = {**cfg.bench, "out": str(root / "bench")}
+        bench_raw.setdefault("manifests", manifests)
+        bench_cfg = load_bench_config(bench_raw)
+
+        def run_bench(force: bool) -> str:
+            from edgemed.bench.stage import run as bench_run
+
+            bench_run(bench_cfg)
+            return str(root / "bench" / "bench.json")
+
+        plans.append(StagePlan("bench", bench_raw, run_bench,
+                               lambda: fingerprint_tree(root / "bench" / "bench.json")))
+    return plans
+
+
+def export_configs(cfg: PipelineConfig, export_config_cls) -> dict[str, Any]:
+    """The trained model's export (after merge) and, optionally, the base model's, same builds."""
+    root = cfg.root
+    out: dict[str, Any] = {}
+    if cfg.export_base or "merge" not in cfg.stages:
+        out["base"] = export_config_cls(**{**cfg.export, "model": cfg.model, "out": str(root / "export" / "base")})
+    if "merge" in cfg.stages:
+        out["trained"] = export_config_cls(**{**cfg.export, "model": str(root / "merge"),
+                                              "out": str(root / "export" / "trained")})
+    return out
+
+
+def fingerprint_manifests(exports: dict[str, Any]) -> str | None:
+    digests = [fingerprint_tree(Path(e.out) / "manifest.json") for e in exports.values()]
+    return None if None in digests else inputs_key(digests)
+
+
+def run_pipeline(cfg: PipelineConfig, from_stage: str | None = None) -> PipelineResult:
+    """Run ``cfg``'s stages in order; ``from_stage`` forces that stage and every later one to re-run."""
+    if from_stage is not None and from_stage not in cfg.stages:
+        raise ConfigError(f"--from {from_stage}: not one of this run's stages ({', '.join(cfg.stages)})")
+    started = time.perf_counter()
+    root = cfg.root
+    check_writable(root)
+    try:
+        plans = plan(cfg)
+    except TypeError as e:  # an unknown key in a stage section reaches a dataclass constructor
+        raise ConfigError(f"pipeline config: {e}") from None
+    state = PipelineState.load(root)
+    result = PipelineResult(root)
+    upstream = ""
+    forcing = False
+    for p in plans:
+        forcing = forcing or p.name == from_stage
+        key = inputs_key(p.name, p.settings, upstream)
+        if not forcing and state.up_to_date(p.name, key, p.output()):
+            log.info("%s: up to date, skipped", p.name)
+            result.skipped.append(p.name)
+        else:
+            state.forget(p.name)  # a kill from here on leaves no stale "done" record
+            t0 = time.perf_counter()
+            log.info("%s: running", p.name)
+            summary = p.execute(forcing)
+            output = p.output()
+            if output is None:
+                raise EdgemedError(f"{p.name}: finished but wrote no output under {root}")
+            state.record(p.name, key, output, time.perf_counter() - t0, summary)
+            result.ran.append(p.name)
+        upstream = state.stages[p.name]["output"]
+    from edgemed.pipeline.report import write_report
+
+    result.wall_s = time.perf_counter() - started
+    result.report = write_report(cfg, state)
+    return result

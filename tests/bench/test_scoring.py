@@ -1,0 +1,134 @@
+"""edgemed.bench.scoring against hand-computed values and OpenAI simple-evals' own HealthBench code."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from edgemed.bench import scoring
+
+
+def simple_evals_functions() -> dict:
+    """calculate_score, _compute_clipped_stats and RubricItem from the installed simple_evals.
+
+    Its package import pulls network samplers (tenacity, openai); the scoring code itself needs
+    only numpy, so the three definitions are lifted out of the source file verbatim.
+    """
+    spec = importlib.util.find_spec("simple_evals")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("nvidia-simple-evals is not installed")
+    path = Path(list(spec.submodule_search_locations)[0]) / "evals" / "healthbench_eval.py"
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    wanted = {"calculate_score", "_compute_clipped_stats", "RubricItem"}
+    nodes = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and n.name in wanted]
+    assert {n.name for n in nodes} == wanted, "simple_evals' healthbench_eval.py changed shape"
+    ns: dict = {"np": np, "__name__": "simple_evals_lifted"}
+    exec(compile(ast.Module(body=nodes, type_ignores=[]), str(path), "exec"), ns)  # noqa: S102
+    return ns
+
+
+FIXTURES = [  # (points, met) with hand-computed HealthBench score and paper norm
+    ([5, 3, -4], [1, 0, 0], 5 / 8, 9 / 12),
+    ([5, 3, -4], [1, 1, 1], 4 / 8, 8 / 12),
+    ([5, 3, -4], [0, 0, 1], -4 / 8, 0 / 12),
+    ([10, -2, -2, 5], [1, 1, 0, 1], 13 / 15, 17 / 19),
+    ([7], [0], 0.0, 0.0),
+]
+
+
+@pytest.mark.parametrize("points,met,hb,norm", FIXTURES)
+def test_example_score_matches_hand_and_simple_evals(points, met, hb, norm):
+    se = simple_evals_functions()
+    items = [se["RubricItem"](criterion=f"c{i}", points=p, tags=[]) for i, p in enumerate(points)]
+    official = se["calculate_score"](items, [{"criteria_met": bool(m)} for m in met])
+    assert scoring.example_score(points, met) == pytest.approx(hb)
+    assert scoring.example_score(points, met) == pytest.approx(official)
+    assert scoring.normalised_score(points, met) == pytest.approx(norm)
+
+
+def test_tag_scores_match_simple_evals_per_tag_rule():
+    se = simple_evals_functions()
+    points, met = [5, 3, -4, 2], [1, 0, 1, 1]
+    tags = [["axis:accuracy"], ["axis:completeness"], ["axis:accuracy"], ["axis:communication"]]
+    ours = scoring.tag_scores(points, met, tags)
+    for tag in ("axis:accuracy", "axis:completeness", "axis:communication"):
+        idx = [i for i, t in enumerate(tags) if tag in t]
+        items = [se["RubricItem"](criterion=str(i), points=points[i], tags=tags[i]) for i in idx]
+        assert ours[tag] == pytest.approx(se["calculate_score"](items, [{"criteria_met": bool(met[i])} for i in idx]))
+    assert ours["axis:accuracy"] == pytest.approx((5 - 4) / 5)
+
+
+def test_aggregate_matches_simple_evals_clipped_mean_and_bootstrap():
+    se = simple_evals_functions()
+    rng = np.random.default_rng(3)
+    values = list(rng.uniform(-0.6, 1.0, size=60))
+    ours = scoring.aggregate(values, n_bootstrap=1000, seed=0)
+    assert ours.score == pytest.approx(float(se["_compute_clipped_stats"](values, "mean")))
+    assert ours.n == se["_compute_clipped_stats"](values, "n_samples") == 60
+    np.random.seed(0)  # simple-evals draws from the global numpy RNG
+    official_std = float(se["_compute_clipped_stats"](values, "bootstrap_std"))
+    analytic = np.std(values) / math.sqrt(len(values))  # no clipping bites at this mean
+    assert ours.std == pytest.approx(official_std, rel=0.15)
+    assert ours.std == pytest.approx(analytic, rel=0.15)
+
+
+def test_aggregate_clips_like_simple_evals():
+    se = simple_evals_functions()
+    for values in ([1.4, 1.2, 0.9], [-0.5, -0.1, 0.2]):
+        assert scoring.aggregate(values).score == pytest.approx(float(se["_compute_clipped_stats"](values, "mean")))
+
+
+def test_judge_failures_are_left_out_not_scored_as_not_met():
+    # A failed pitfall verdict must not raise the score; a failed positive one must not lower it.
+    assert scoring.example_score([5, -4], [1, None]) == 1.0
+    assert scoring.example_score([5, 5], [1, None]) == 1.0
+    assert scoring.example_score([5, 5], [1, 0]) == 0.5
+    m = scoring.paper_metrics([[5, -4], [5]], [[1, None], [None]])
+    assert (m.n, m.n_excluded, m.accuracy) == (1, 1, 1.0)
+
+
+def test_paper_metrics_hand_computed():
+    # norms: 1.0 (pass), 0.75 (pass), 0.5 (not > 0.5), 0.0 → acc 0.5
+    m = scoring.paper_metrics([[4, -4], [5, 3, -4], [2, 2], [3, -1]], [[1, 0], [1, 0, 0], [1, 0], [0, 1]])
+    assert (m.n_pass, m.n) == (2, 4)
+    assert m.accuracy == 0.5 and m.f1 == pytest.approx(2 * 0.5 / 1.5)
+    half = 1.96 * math.sqrt(0.25 / 4)
+    assert (m.ci_low, m.ci_high) == (pytest.approx(0.5 - half), pytest.approx(0.5 + half))
+
+
+def test_mcnemar_and_paired_bootstrap():
+    assert scoring.mcnemar_exact([1, 1, 1, 0], [0, 0, 0, 0]) == (3, 0, 0.25)
+    d, lo, hi, p = scoring.paired_bootstrap([0.1, 0.5, 0.9, 0.3] * 10, [0.1, 0.5, 0.9, 0.3] * 10)
+    assert (d, lo, hi, p) == (0.0, 0.0, 0.0, 1.0)
+    d, lo, hi, p = scoring.paired_bootstrap(list(np.linspace(0, 0.5, 40)), list(np.linspace(0, 0.5, 40) + 0.2))
+    assert d == pytest.approx(0.2) and lo <= 0.2 <= hi and p < 0.01
+
+
+met_strategy = st.one_of(st.none(), st.sampled_from([0.0, 1.0]), st.floats(0, 1))
+points_strategy = st.floats(-10, 10).filter(lambda x: abs(x) > 1e-3)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(points_strategy, met_strategy), min_size=1, max_size=12))
+def test_properties(pairs):
+    points, met = [p for p, _ in pairs], [m for _, m in pairs]
+    s = scoring.example_score(points, met)
+    kept = [(p, m) for p, m in pairs if m is not None]
+    # Leaving an item out == never having had it.
+    assert s == (scoring.example_score([p for p, _ in kept], [m for _, m in kept]) if kept else None)
+    if s is not None:
+        pos = sum(p for p, _ in kept if p > 0)
+        neg = sum(p for p, _ in kept if p < 0)
+        assert neg / pos - 1e-9 <= s <= 1 + 1e-9
+    n = scoring.normalised_score(points, met)
+    if n is not None:
+        assert -1e-9 <= n <= 1 + 1e-9
+    agg = scoring.aggregate([s, 0.3], n_bootstrap=50)
+    assert 0.0 <= agg.score <= 1.0 and agg.std >= 0

@@ -1,0 +1,101 @@
+"""The verdict cache: keys, failures never stored, threads and processes sharing one file."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+
+from edgemed.data.schema import RubricItem
+from edgemed.judges.base import Judgement
+from edgemed.judges.cache import CachedJudge, VerdictCache, verdict_key
+from judge_servers import CONVERSATION, ITEMS
+
+
+class CountingJudge:
+    """Answers "met" for positive items and fails (None) on pitfalls; counts items it saw."""
+
+    fingerprint = "counting-v1"
+
+    def __init__(self):
+        self.seen = 0
+
+    def grade(self, conversation, items):
+        self.seen += len(items)
+        return [Judgement(None if it.is_pitfall else 1.0, "x") for it in items]
+
+
+def test_hits_skip_the_backend_and_failures_are_retried(tmp_path):
+    inner = CountingJudge()
+    judge = CachedJudge(inner, VerdictCache(tmp_path / "c.sqlite"))
+    assert [v.met for v in judge.grade(CONVERSATION, ITEMS)] == [1.0, None]
+    assert [v.met for v in judge.grade(CONVERSATION, ITEMS)] == [1.0, None]
+    assert inner.seen == 3  # the positive item once, the failed pitfall twice
+    assert judge.stats.as_dict() == {"requested": 4, "cache_hits": 1, "calls": 3, "failures": 2,
+                                     "retries": 0}
+    assert len(judge.cache) == 1
+
+
+def test_key_covers_response_points_and_fingerprint():
+    other_answer = [CONVERSATION[0], {"role": "assistant", "content": "Rest and see."}]
+    base = verdict_key("fp", CONVERSATION, ["c", 5.0])
+    assert base != verdict_key("fp", other_answer, ["c", 5.0])
+    assert base != verdict_key("fp", CONVERSATION, ["c", -5.0])
+    assert base != verdict_key("fp2", CONVERSATION, ["c", 5.0])
+
+
+def test_backend_exception_becomes_none(tmp_path):
+    class Broken:
+        fingerprint = "broken"
+
+        def grade(self, conversation, items):
+            raise RuntimeError("model crashed")
+
+    judge = CachedJudge(Broken(), VerdictCache(tmp_path / "c.sqlite"))
+    verdicts = judge.grade(CONVERSATION, ITEMS)
+    assert [v.met for v in verdicts] == [None, None] and "model crashed" in verdicts[0].explanation
+    assert judge.stats.failures == 2 and len(judge.cache) == 0
+
+
+def test_threads_share_one_cache(tmp_path):
+    cache = VerdictCache(tmp_path / "c.sqlite")
+
+    def write(t):
+        for i in range(50):
+            cache.put(f"{t}-{i}", "fp", Judgement(1.0))
+
+    threads = [threading.Thread(target=write, args=(t,)) for t in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(cache) == 400
+
+
+def test_processes_share_one_cache(tmp_path):
+    path = tmp_path / "c.sqlite"
+    script = ("import sys\nfrom edgemed.judges.cache import VerdictCache\nfrom edgemed.judges.base import Judgement\n"
+              "c = VerdictCache(sys.argv[1])\n"
+              "for i in range(200): c.put(sys.argv[2] + str(i), 'fp', Judgement(0.0))\n")
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(path), tag]) for tag in ("a", "b")]
+    assert [p.wait(timeout=60) for p in procs] == [0, 0]
+    assert len(VerdictCache(path)) == 400
+
+
+def test_unusable_cache_file_is_a_config_error(tmp_path):
+    import pytest
+
+    from edgemed.errors import ConfigError
+
+    bad = tmp_path / "not.sqlite"
+    bad.write_text("this is not a database" * 100)
+    with pytest.raises(ConfigError, match="not.sqlite"):
+        VerdictCache(bad)
+
+
+def test_items_differing_only_in_tags_share_a_verdict(tmp_path):
+    inner = CountingJudge()
+    judge = CachedJudge(inner, VerdictCache(tmp_path / "c.sqlite"))
+    judge.grade(CONVERSATION, [RubricItem("Advises 911", 5.0, ("axis:accuracy",))])
+    judge.grade(CONVERSATION, [RubricItem("Advises 911", 5.0, ("axis:completeness",))])
+    assert inner.seen == 1
