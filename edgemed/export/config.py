@@ -168,6 +168,8 @@ class ExportConfig:
         "help": "Exit 0 even when an artifact fails parity (it is still marked failed in the manifest)."})
     tf_tokens: int = field(default=64, metadata={
         "help": "Teacher-forced positions per prompt for top-1 agreement and KL; bounds parity time."})
+    n_prompts: int = field(default=8, metadata={
+        "help": "How many of the fixed heart prompts parity uses (at most 8); fewer for quick tests."})
     greedy_tokens: int = field(default=32, metadata={
         "help": "Greedy continuation length compared token by token with the PyTorch model."})
     threads: int = field(default=2, metadata={

@@ -70,7 +70,7 @@ class Runtime(Protocol):
 
 
 def torch_reference(model_dir: Path, tf_tokens: int = 64, greedy_tokens: int = 32,
-                    threads: int = 2) -> Reference:
+                    threads: int = 2, n_prompts: int = len(HEART_PROMPTS)) -> Reference:
     """Run the fp32 PyTorch model on ``HEART_PROMPTS``: token ids, greedy continuations, logits."""
     import torch
 
@@ -80,7 +80,7 @@ def torch_reference(model_dir: Path, tf_tokens: int = 64, greedy_tokens: int = 3
     model, tok = load_model(str(model_dir), dtype="float32")
     eos_ids = _eos_ids(tok, model)
     texts = [tok.apply_chat_template([{"role": "user", "content": p}], tokenize=False,
-                                     add_generation_prompt=True) for p in HEART_PROMPTS]
+                                     add_generation_prompt=True) for p in HEART_PROMPTS[:n_prompts]]
     ref = Reference(texts, [], [], [], {}, eos_ids, greedy_tokens)
     for text in (*texts, *TOKENIZER_PROBES):
         ref.token_ids[text] = tok(text, add_special_tokens=True).input_ids

@@ -37,6 +37,18 @@ def model_dir() -> Path:
     return path
 
 
+def _quietly(load):
+    """Run a transformers loader with its info/warning chatter off, then restore the level."""
+    from transformers.utils import logging
+
+    level = logging.get_verbosity()
+    logging.set_verbosity_error()
+    try:
+        return load()
+    finally:
+        logging.set_verbosity(level)
+
+
 class SentenceEncoder:
     """Mean-pooled, L2-normalised MiniLM embeddings with a per-text memo.
 
@@ -49,7 +61,7 @@ class SentenceEncoder:
     ((2, 384), 1.0)
     """
 
-    def __init__(self, path: Path, memo_size: int = 20_000, batch_size: int = 32):
+    def __init__(self, path: Path, memo_size: int = 20_000, batch_size: int = 32, threads: int = 1):
         import torch
         from tokenizers import Tokenizer
         from transformers import BertModel
@@ -60,10 +72,12 @@ class SentenceEncoder:
         # tokenizer.json pads every input to 128 tokens; we pad per batch to the longest instead.
         self.tokenizer.no_padding()
         self.tokenizer.enable_truncation(max_length=int(max_len))
-        self.model = BertModel.from_pretrained(str(path), local_files_only=True).eval()
+        self.model = _quietly(lambda: BertModel.from_pretrained(str(path), local_files_only=True).eval())
         self._torch = torch
         self._memo: OrderedDict[str, np.ndarray] = OrderedDict()
-        self.memo_size, self.batch_size = memo_size, batch_size
+        # One thread: batches of short sentences gain little from intra-op parallelism, and on a
+        # busy machine (a trainer generating, other judges) extra threads made encoding 4x slower.
+        self.memo_size, self.batch_size, self.threads = memo_size, batch_size, threads
 
     @staticmethod
     def _check_pooling(path: Path) -> None:
@@ -105,9 +119,14 @@ class SentenceEncoder:
         for i, e in enumerate(encs):
             ids[i, :len(e.ids)] = torch.tensor(e.ids)
             mask[i, :len(e.ids)] = 1
-        with torch.inference_mode():
-            hidden = self.model(input_ids=ids, attention_mask=mask,
-                                token_type_ids=torch.zeros_like(ids)).last_hidden_state
+        previous = torch.get_num_threads()
+        torch.set_num_threads(self.threads)
+        try:
+            with torch.inference_mode():
+                hidden = self.model(input_ids=ids, attention_mask=mask,
+                                    token_type_ids=torch.zeros_like(ids)).last_hidden_state
+        finally:
+            torch.set_num_threads(previous)
         m = mask.unsqueeze(-1).to(hidden.dtype)
         pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
         pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)

@@ -41,21 +41,18 @@ def find_adapter(path: str | os.PathLike) -> Path:
                      "stage's adapter/ or a checkpoint-N folder")
 
 
-def base_of(adapter: Path) -> tuple[str, bool]:
-    """(base model spec or path, trained in 4-bit?) from the adapter's own records."""
+def base_of(adapter: Path) -> dict:
+    """The base an adapter was trained on: spec, folder and fingerprint when the train stage
+    recorded them (``edgemed_adapter.json``), else peft's ``base_model_name_or_path``."""
     source = adapter / "edgemed_adapter.json"
     if source.is_file():
         info = json.loads(source.read_text(encoding="utf-8"))
-        base = info.get("base_model", {})
-        path = base.get("path")
-        spec = path if path and Path(path).is_dir() else base.get("spec")
-        return str(spec), bool(info.get("trained_in_4bit"))
+        return {**info.get("base_model", {}), "trained_in_4bit": bool(info.get("trained_in_4bit"))}
     config = json.loads((adapter / "adapter_config.json").read_text(encoding="utf-8"))
     spec = config.get("base_model_name_or_path")
     if not spec:
-        raise ModelError(f"{adapter}/adapter_config.json: base_model_name_or_path is empty; "
-                         "pass --base")
-    return str(spec), False
+        raise ModelError(f"{adapter}/adapter_config.json: base_model_name_or_path is empty; pass --base")
+    return {"spec": str(spec), "trained_in_4bit": False}
 
 
 def merge_adapter(adapter_dir: str | os.PathLike, out_dir: str | os.PathLike, dtype: str = "float32",
@@ -78,8 +75,16 @@ def merge_adapter(adapter_dir: str | os.PathLike, out_dir: str | os.PathLike, dt
     from edgemed.models import model_fingerprint, resolve_model
 
     adapter = find_adapter(adapter_dir)
-    spec, trained_in_4bit = base_of(adapter)
-    base_path = resolve_model(base or spec)
+    trained_on = base_of(adapter)
+    trained_in_4bit = trained_on["trained_in_4bit"]
+    recorded = trained_on.get("path")
+    spec = base or (recorded if recorded and Path(recorded).is_dir() else trained_on["spec"])
+    base_path = resolve_model(spec)
+    fingerprint = model_fingerprint(base_path)
+    if trained_on.get("fingerprint") and trained_on["fingerprint"] != fingerprint:
+        log.warning("base %s differs from the one the adapter was trained on (fingerprint %s… vs %s…); "
+                    "the merged model is not the trained policy", base_path, fingerprint[:12],
+                    trained_on["fingerprint"][:12])
     if trained_in_4bit:
         log.warning("this adapter was trained on a 4-bit (QLoRA) base; it is merged into %s weights, "
                     "so the merged model differs slightly from the one trained. Compare it on the "
@@ -100,9 +105,9 @@ def merge_adapter(adapter_dir: str | os.PathLike, out_dir: str | os.PathLike, dt
         adapter if (adapter / "tokenizer_config.json").is_file() else base_path)
     tokenizer.save_pretrained(tmp)
     write_json_atomic(tmp / MERGE_SOURCE, {
-        "stage": "merge", "adapter": str(adapter), "base_model": {"spec": spec, "path": str(base_path),
-                                                                  "fingerprint": model_fingerprint(base_path)},
-        "dtype": dtype, "trained_in_4bit": trained_in_4bit,
+        "stage": "merge", "adapter": str(adapter),
+        "base_model": {"spec": trained_on["spec"], "path": str(base_path), "fingerprint": fingerprint},
+        "trained_on": trained_on, "dtype": dtype, "trained_in_4bit": trained_in_4bit,
         "adapter_sha256": _adapter_digest(adapter)})
     if out.exists():
         shutil.rmtree(out)

@@ -73,16 +73,14 @@ def train(config: TrainConfig) -> TrainSummary:
     started = time.perf_counter()
     out = Path(config.output_dir)
 
-    # 1. Everything that needs no policy model: rewards and their judges (built now, so a bad
+    # 1. Everything that needs no policy model: rewards (each builds its judge at once, so a bad
     #    judge setting fails here), the quantization plan, prompts + eval-leak guard.
+    from edgemed.rewards import rubric_reward_func
+
     reward_configs = build_reward_configs(config)
     quant = plan_quantization(config)
     prompts = build_training_prompts(config.data, config.seed)
-    from edgemed.rewards import rubric_reward_func
-
     reward_funcs = [rubric_reward_func(rc) for rc in reward_configs]
-    for func in reward_funcs:
-        func.judge()
 
     # 2. Model, tokenizer, LoRA and trl arguments. trl loads the model from the folder so that
     #    4-bit loading, device placement and peft wrapping follow its tested path.

@@ -238,3 +238,20 @@ def test_judge_is_built_from_config_at_construction():
         "backend": "openai", "model": "judge", "base_url": "http://127.0.0.1:9/v1", "cache_path": "off"}})
     assert reward.judge.fingerprint.startswith("criterion|openai|judge")
     reward.close()
+
+
+def test_with_the_offline_proxy_judge(tmp_path):
+    """End to end with a real judge: the better answer earns more, and a re-grade hits the cache."""
+    reward = rewards.rubric_reward_func({"name": "complexity", "judge": {
+        "backend": "proxy", "cache_path": str(tmp_path / "verdicts.sqlite")}})
+    rubric = [{"criterion": "Advises calling emergency services immediately", "points": 5, "tags": ["axis:accuracy"]},
+              {"criterion": "Suggests waiting to see if the pain passes", "points": -5, "tags": ["axis:accuracy"]}]
+    texts = ["Call emergency services right now; this could be a heart attack.",
+             "It is probably nothing. Wait and see if the pain passes on its own."]
+    rec = Recorder()
+    first = call(reward, [PROMPT_A] * 2, texts, [rubric] * 2, rec)
+    assert first[0] > first[1] and all(0 <= r <= 25 for r in first)
+    assert rec.metrics["rewards/complexity/judge_failures"] == 0
+    assert call(reward, [PROMPT_A] * 2, texts, [rubric] * 2) == first
+    assert reward.judge.stats.as_dict()["cache_hits"] == 4
+    reward.close()

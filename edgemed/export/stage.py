@@ -1,0 +1,282 @@
+"""The export stage: source model → GGUF / ONNX builds → parity → ``manifest.json``.
+
+    edgemed export --model default --target export/targets/cpu-x86-64.toml --out exports/smol
+
+Reads top to bottom in the order it runs: load the config and target profile; resolve and check the
+source; then for each build either skip it (same inputs key, file present) or build it in a staging
+folder, measure parity, move it into place and rewrite the manifest. A kill or a full disk leaves
+finished artifacts and the manifest intact and nothing half-written under a final name.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from edgemed.errors import EdgemedError
+from edgemed.export import gguf, onnx, parity
+from edgemed.export.config import BuildSpec, ExportConfig, TargetProfile
+from edgemed.errors import DataError
+from edgemed.export.manifest import (MANIFEST_NAME, Artifact, Manifest, Source, artifact_bytes,
+                                     artifact_digest, load_manifest)
+from edgemed.export.modelfile import render_modelfile
+from edgemed.export.source import check_supported, describe_source, read_config
+
+log = logging.getLogger(__name__)
+
+TOOLS = ("edgemed", "llama_cpp_python", "gguf", "torch", "transformers", "optimum", "optimum-onnx",
+         "onnx", "onnxruntime", "onnx-ir")
+BUILD_DIR = ".build"  # staging + the shared f32 GGUF / fp32 ONNX bases; removed after the run
+
+
+class ParityFailed(EdgemedError):
+    """Some artifact fell below its parity thresholds (the manifest is written and says which)."""
+
+    def __init__(self, manifest: Manifest, failed: list[str]):
+        self.manifest = manifest
+        super().__init__(f"parity below thresholds for {', '.join(failed)} (see {manifest.path}; "
+                         "--allow-degraded keeps them)")
+
+
+def run(config: ExportConfig) -> Manifest:
+    """Build every artifact of ``config`` that is missing or stale; return the written manifest."""
+    # 1. config + target profile
+    profile = config.profile()
+    builds = config.build_list(profile)
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    # 2. source model, checked before any work
+    source = describe_source(config.model)
+    check_supported(source, read_config(Path(source.path)), {b.format for b in builds})
+    tools = tool_versions()
+    manifest = _open_manifest(out, source, tools)
+
+    # 3. build, check, record — one artifact at a time, manifest rewritten after each
+    work = _Work(config, profile, source, manifest, tools)
+    try:
+        for build in builds:
+            key = work.key_of(build)
+            old = manifest.artifact(build.name)
+            if old and not config.force and _up_to_date(old, key):
+                _rejudge(old, profile.thresholds_for(build.quant))
+                log.info("%s: up to date (%s), skipped", build.name, old.status)
+            else:
+                manifest.put(_build_one(work, build, key, out))
+            manifest.tools = tools
+            manifest.write()
+    finally:
+        work.cleanup()
+
+    # 4. verdict
+    failed = [a.name for a in manifest.artifacts if a.status == "failed" and
+              a.name in {b.name for b in builds}]
+    if failed and not config.allow_degraded:
+        raise ParityFailed(manifest, failed)
+    return manifest
+
+
+def _build_one(work: "_Work", build: BuildSpec, key: str, out: Path) -> Artifact:
+    """Build one artifact in staging, measure parity, then move it under its final name."""
+    final = out / build.name
+    staging = work.root / f"{build.name}.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    started = time.monotonic()
+    log.info("%s: building", build.name)
+    try:
+        if build.format == "gguf":
+            rel, extra = _build_gguf(work, build, staging)
+        else:
+            rel, extra = _build_onnx(work, build, staging)
+        runtime = parity.open_runtime(build.format, staging / rel if build.format == "gguf" else staging,
+                                      work.config.threads)
+        try:
+            figures = parity.measure(runtime, work.reference(),
+                                     work.profile.thresholds_for(build.quant))
+        finally:
+            runtime.close()
+        _replace_dir(staging, final, work.root)
+    except OSError as e:
+        shutil.rmtree(staging, ignore_errors=True)
+        if e.errno == errno.ENOSPC:
+            raise EdgemedError(f"{build.name}: no space left on device under {out}; the partial "
+                               "build was removed, finished artifacts are intact") from None
+        raise EdgemedError(f"{build.name}: {e.strerror or e} ({e.filename or out})") from None
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    path = f"{build.name}/{rel}" if rel else build.name
+    artifact = Artifact(
+        name=build.name, format=build.format, quant=build.quant, path=path,
+        bytes=artifact_bytes(out / path), sha256=artifact_digest(out / path),
+        status="passed" if figures.passed else "failed", parity=figures,
+        runtime=dict(work.profile.runtime.get(build.format, {})), inputs_key=key,
+        build_seconds=round(time.monotonic() - started, 1), **extra)
+    log.info("%s: %s — top1 %.3f, KL %.4f, greedy match %.1f, %.1f MB", build.name, artifact.status,
+             figures.top1_agreement, figures.kl_mean, figures.greedy_match_len_mean,
+             artifact.bytes / 1e6)
+    return artifact
+
+
+def _build_gguf(work: "_Work", build: BuildSpec, staging: Path) -> tuple[str, dict]:
+    name = f"{Path(work.source.path).name}-{build.quant}.gguf"
+    gguf.quantize(work.gguf_base(), staging / name, build.quant, work.config.threads)
+    gguf.check_tokenizer_survived(staging / name, work.tokenizer())
+    tok = work.tokenizer()
+    n_ctx = work.profile.runtime.get("gguf", {}).get("n_ctx")
+    text = render_modelfile(name, tok.chat_template if isinstance(tok.chat_template, str) else None,
+                            [tok.eos_token] if tok.eos_token else [], n_ctx)
+    (staging / "Modelfile").write_text(text, encoding="utf-8")
+    return name, {"tensor_types": gguf.tensor_types(staging / name),
+                  "modelfile": f"{build.name}/Modelfile"}
+
+
+def _build_onnx(work: "_Work", build: BuildSpec, staging: Path) -> tuple[str, dict]:
+    if build.quant == "fp32":
+        onnx.export_fp32(Path(work.source.path), staging)
+    elif build.quant == "int8":
+        onnx.quantize_int8(work.onnx_base(), staging, work.profile.onnx_int8_preset)
+    else:
+        onnx.quantize_int4(work.onnx_base(), staging)
+    return "", {}
+
+
+class _Work:
+    """Lazily built shared inputs of one run: the reference, the tokenizer, the f32/fp32 bases."""
+
+    def __init__(self, config: ExportConfig, profile: TargetProfile, source: Source,
+                 manifest: Manifest, tools: dict[str, str]):
+        self.config, self.profile, self.source, self.manifest = config, profile, source, manifest
+        self.tools, self.root = tools, manifest.dir / BUILD_DIR
+        self._ref = self._tok = None
+
+    def key_of(self, build: BuildSpec) -> str:
+        return inputs_key(self.source, build, self.tools, self.config, self.profile)
+
+    def reference(self) -> parity.Reference:
+        if self._ref is None:
+            log.info("parity reference: PyTorch fp32 on %d heart prompts", len(parity.HEART_PROMPTS))
+            self._ref = parity.torch_reference(Path(self.source.path), self.config.tf_tokens,
+                                               self.config.greedy_tokens, self.config.threads,
+                                               self.config.n_prompts)
+        return self._ref
+
+    def tokenizer(self):
+        if self._tok is None:
+            from transformers import AutoTokenizer
+
+            self._tok = AutoTokenizer.from_pretrained(self.source.path)
+        return self._tok
+
+    def gguf_base(self) -> Path:
+        """The one f32 conversion every GGUF quant is made from (checked once)."""
+        base = self.root / "source-f32.gguf"
+        if not base.is_file():
+            tmp = self.root / "source-f32.gguf.partial"
+            gguf.convert_hf(Path(self.source.path), tmp)
+            gguf.check_tokenizer_survived(tmp, self.tokenizer())
+            os.replace(tmp, base)
+        return base
+
+    def onnx_base(self) -> Path:
+        """The fp32 ONNX export int8/int4 are made from: the onnx-fp32 artifact if current."""
+        done = self.manifest.artifact("onnx-fp32")
+        if done and _up_to_date(done, self.key_of(BuildSpec("onnx", "fp32"))):
+            return done.abspath
+        base = self.root / "onnx-fp32-base"
+        if not (base / onnx.ONNX_FILE).is_file():
+            shutil.rmtree(base, ignore_errors=True)
+            onnx.export_fp32(Path(self.source.path), base)
+        return base
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+# --- skip-if-unchanged ---------------------------------------------------------------------------
+
+def inputs_key(source: Source, build: BuildSpec, tools: dict[str, str], config: ExportConfig,
+               profile: TargetProfile) -> str:
+    """Hash of everything an artifact depends on; thresholds are excluded (re-judged on skip).
+
+    >>> from edgemed.export.config import load_target
+    >>> src = Source("default", "/m", "ab", "LlamaForCausalLM", 1)
+    >>> cfg = ExportConfig(); prof = load_target("cpu-x86-64")
+    >>> k = inputs_key(src, BuildSpec("onnx", "int8"), {"onnxruntime": "1.31.1"}, cfg, prof)
+    >>> k == inputs_key(src, BuildSpec("onnx", "int8"), {"onnxruntime": "1.32.0"}, cfg, prof)
+    False
+    """
+    options = {"tf_tokens": config.tf_tokens, "greedy_tokens": config.greedy_tokens,
+               "n_prompts": config.n_prompts, "prompts": parity.HEART_PROMPTS,
+               "probes": parity.TOKENIZER_PROBES}
+    if build == BuildSpec("onnx", "int8"):
+        options["int8_preset"] = profile.onnx_int8_preset
+    if build == BuildSpec("onnx", "int4"):
+        options["int4_block_size"] = onnx.INT4_BLOCK_SIZE
+    blob = json.dumps({"source": source.sha256, "build": list(build), "tools": tools,
+                       "options": options}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _up_to_date(artifact: Artifact, key: str) -> bool:
+    return (artifact.inputs_key == key and artifact.abspath.exists()
+            and artifact_bytes(artifact.abspath) == artifact.bytes)
+
+
+def _rejudge(artifact: Artifact, thresholds: dict[str, float]) -> None:
+    """Apply the current thresholds to stored figures (no rebuild needed when only bounds change)."""
+    p = artifact.parity
+    if p is None:
+        return
+    p.thresholds = dict(thresholds)
+    p.passed = parity.verdict(p.tokenizer_equal, {"top1_agreement": p.top1_agreement,
+                              "kl_mean": p.kl_mean, "greedy_match_len_mean": p.greedy_match_len_mean},
+                              thresholds)
+    artifact.status = "passed" if p.passed else "failed"
+
+
+def _open_manifest(out: Path, source: Source, tools: dict[str, str]) -> Manifest:
+    """The existing manifest when it describes the same source; otherwise a fresh one."""
+    path = out / MANIFEST_NAME
+    if path.is_file():
+        try:
+            old = load_manifest(path)
+        except DataError as e:
+            log.warning("ignoring unreadable %s (%s); rebuilding", path, e)
+        else:
+            if old.source.sha256 == source.sha256:
+                old.source = source
+                return old
+            log.info("source model changed: previous artifacts in %s are rebuilt", out)
+            for a in old.artifacts:
+                shutil.rmtree(out / a.name, ignore_errors=True)
+    return Manifest(path=path, source=source, tools=tools)
+
+
+def _replace_dir(staging: Path, final: Path, scratch: Path) -> None:
+    """Move ``staging`` to ``final``; an older ``final`` is moved aside first, then deleted."""
+    old = scratch / f"{final.name}.old"
+    shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        os.replace(final, old)
+    os.replace(staging, final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def tool_versions() -> dict[str, str]:
+    """Installed versions of the packages that shape the artifacts."""
+    found = {}
+    for name in TOOLS:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return found

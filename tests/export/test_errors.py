@@ -1,0 +1,114 @@
+"""Bad inputs and failing disks: one clear error, and no half-written artifact under a final name."""
+
+from __future__ import annotations
+
+import errno
+import json
+from pathlib import Path
+
+import pytest
+
+from edgemed.cli import main
+from edgemed.errors import ConfigError, EdgemedError, ModelError
+from edgemed.export import stage
+from edgemed.export.config import ExportConfig
+from edgemed.export.manifest import load_manifest
+
+from .conftest import copy_model
+
+QUICK = dict(n_prompts=1, tf_tokens=8, greedy_tokens=4, allow_degraded=True)
+
+
+def _leftovers(out: Path) -> list[str]:
+    return sorted(p.name for p in out.iterdir()) if out.exists() else []
+
+
+def test_missing_model(tmp_path):
+    with pytest.raises(ModelError, match="no such folder"):
+        stage.run(ExportConfig(model=str(tmp_path / "nope"), out=str(tmp_path / "out"),
+                               formats="gguf:q8_0"))
+
+
+def test_truncated_weights(tiny_model_dir, tmp_path):
+    model = copy_model(tiny_model_dir, tmp_path / "model")
+    weights = model / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    out = tmp_path / "out"
+    with pytest.raises(ModelError, match=r"model\.safetensors: truncated or corrupted"):
+        stage.run(ExportConfig(model=str(model), out=str(out), formats="gguf:q8_0", **QUICK))
+    assert _leftovers(out) == []
+
+
+def test_garbage_config(tiny_model_dir, tmp_path):
+    model = copy_model(tiny_model_dir, tmp_path / "model")
+    (model / "config.json").write_text("{oops")
+    with pytest.raises(ModelError, match=r"config\.json: not valid JSON"):
+        stage.run(ExportConfig(model=str(model), out=str(tmp_path / "out"), formats="onnx:fp32"))
+
+
+def test_unknown_quant_cli(tmp_path, capsys):
+    assert main(["export", "--formats", "gguf:q3_k", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "error: unknown gguf quant 'q3_k' (known: f16, q8_0, q4_k_m, q5_k_m, q4_0)"
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("formats, tool", [("gguf:q8_0", "llama.cpp's converter"),
+                                           ("onnx:fp32", "optimum's ONNX exporter")])
+def test_unsupported_architecture(tiny_model_dir, tmp_path, formats, tool):
+    model = copy_model(tiny_model_dir, tmp_path / "model")
+    config = json.loads((model / "config.json").read_text())
+    config.update(architectures=["HeartNetForCausalLM"], model_type="heartnet")
+    (model / "config.json").write_text(json.dumps(config))
+    out = tmp_path / "out"
+    with pytest.raises(ModelError) as e:
+        stage.run(ExportConfig(model=str(model), out=str(out), formats=formats, **QUICK))
+    assert tool in str(e.value) and "config.json" in str(e.value)
+    assert _leftovers(out) == []
+
+
+def test_disk_full_during_onnx_build(tiny_model_dir, tmp_path, monkeypatch):
+    from edgemed.export import onnx
+
+    def full_disk(src, dst):
+        (dst / "tokenizer.json").write_bytes(b'{"partial')
+        raise OSError(errno.ENOSPC, "No space left on device", str(dst / "tokenizer.json"))
+
+    monkeypatch.setattr(onnx, "copy_side_files", full_disk)
+    out = tmp_path / "out"
+    with pytest.raises(EdgemedError, match="onnx-int8: no space left on device") as e:
+        stage.run(ExportConfig(model=str(tiny_model_dir), out=str(out),
+                               formats="onnx:fp32,onnx:int8", **QUICK))
+    assert "\n" not in str(e.value)
+    # the finished fp32 build and its manifest entry survive; nothing of int8 does
+    assert _leftovers(out) == ["manifest.json", "onnx-fp32"]
+    assert [a.name for a in load_manifest(out).artifacts] == ["onnx-fp32"]
+
+
+def test_quantizer_failure_leaves_nothing(tiny_model_dir, tmp_path, monkeypatch):
+    import llama_cpp
+
+    def failing_quantize(src, dst, params):
+        Path(dst.decode()).write_bytes(b"GGUF half")  # what a full disk leaves mid-write
+        return 1
+
+    monkeypatch.setattr(llama_cpp, "llama_model_quantize", failing_quantize)
+    out = tmp_path / "out"
+    with pytest.raises(EdgemedError, match="quantizer failed"):
+        stage.run(ExportConfig(model=str(tiny_model_dir), out=str(out), formats="gguf:q8_0", **QUICK))
+    assert _leftovers(out) == []
+
+
+def test_parity_failure_exits_nonzero(tiny_model_dir, tmp_path):
+    target = tmp_path / "impossible.toml"
+    # a KL bound below zero cannot be met: the artifact is built, marked failed, and the run fails
+    target.write_text('builds = ["gguf:f16"]\n[thresholds.f16]\nkl_mean = -1.0\n')
+    out = tmp_path / "out"
+    cfg = ExportConfig(model=str(tiny_model_dir), out=str(out), target=str(target),
+                       **{**QUICK, "allow_degraded": False})
+    with pytest.raises(stage.ParityFailed, match="gguf-f16"):
+        stage.run(cfg)
+    a = load_manifest(out).artifact("gguf-f16")
+    assert a.status == "failed" and a.abspath.is_file() and a.parity.passed is False
+    cfg.allow_degraded = True
+    assert stage.run(cfg).artifact("gguf-f16").status == "failed"  # skipped, re-judged, exit 0
