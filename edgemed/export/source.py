@@ -87,6 +87,7 @@ def check_supported(source: Source, config: dict, formats: set[str]) -> None:
             raise ModelError(f"{where}: architecture {source.architecture} is not supported by "
                              f"llama.cpp's converter (llama-cpp-python {converter.llama_cpp_version()})")
     if "onnx" in formats:
+        import optimum.exporters.onnx.model_configs  # noqa: F401  (registers the ONNX configs)
         from optimum.exporters.tasks import TasksManager
 
         try:

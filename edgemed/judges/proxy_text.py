@@ -145,14 +145,14 @@ def stems_found(wanted: set[str], have: set[str]) -> int:
     return sum(1 for w in wanted if w in have or (len(w) >= 5 and w[:5] in prefixes))
 
 
-_SCOPE_BREAK = frozenset({",", ";", ":", "but", "unless", "because", "so", "although", "though",
+_SCOPE_BREAK = frozenset({",", ";", ":", ".", "!", "?", "but", "unless", "because", "so", "although", "though",
                           "whereas", "if", "until", "while", "since"})
 _SCOPE_WORDS = 6
 # "X is not needed" / "X doesn't help" deny X itself, although the cue comes after it.
 _PREDICATES = frozenset("""necessary needed required recommended indicated useful helpful help helps
 matter matters important advised point reason need needs work works apply applies effective""".split())
 _DENYING_WORDS = frozenset({"unnecessary", "needless", "pointless", "useless", "outdated"})
-_TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?(?:-[a-z0-9]+)*|[,;:]")
+_TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?(?:-[a-z0-9]+)*|[,;:]|[.!?](?=\s|$)")
 
 
 def stem_polarity(text: str) -> dict[str, bool]:
@@ -213,19 +213,3 @@ def _denied_subject_end(clause: list[str]) -> int:
         if _is_cue(tok) and any(t in _PREDICATES for t in clause[i + 1:i + 4]):
             return i
     return 0
-
-
-def polarity_conflict(claim: str, sentence: str) -> float:
-    """Share of the content words claim and sentence have in common that one negates and the other
-    does not: 0 when they agree (or share nothing), 1 when every shared word is flipped.
-
-    >>> polarity_conflict("avoiding ibuprofen with warfarin", "Ibuprofen is fine with warfarin.")
-    1.0
-    >>> polarity_conflict("calling 911 immediately", "Call 911 immediately.")
-    0.0
-    """
-    a, b = stem_polarity(claim), stem_polarity(sentence)
-    shared = [s for s in a if s in b]
-    if not shared:
-        return 0.0
-    return sum(a[s] != b[s] for s in shared) / len(shared)

@@ -31,8 +31,3 @@ def tiny_model_dir(default_model_dir, tmp_path_factory) -> Path:
             shutil.copy2(default_model_dir / name, out / name)
     return out
 
-
-def copy_model(src: Path, dst: Path) -> Path:
-    """A private copy of a model folder that a test may damage."""
-    shutil.copytree(src, dst)
-    return dst

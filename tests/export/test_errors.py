@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -14,9 +15,13 @@ from edgemed.export import stage
 from edgemed.export.config import ExportConfig
 from edgemed.export.manifest import load_manifest
 
-from .conftest import copy_model
-
 QUICK = dict(n_prompts=1, tf_tokens=8, greedy_tokens=4, allow_degraded=True)
+
+
+def copy_model(src: Path, dst: Path) -> Path:
+    """A private copy of a model folder that a test may damage."""
+    shutil.copytree(src, dst)
+    return dst
 
 
 def _leftovers(out: Path) -> list[str]:
