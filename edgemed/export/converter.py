@@ -8,6 +8,7 @@ The sdist is fetched once with pip and cached under ``$EDGEMED_HOME/tools/llama-
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
@@ -76,10 +77,11 @@ def _extract_converter(sdist: Path, dest: Path) -> None:
         raise EdgemedError(f"{sdist.name}: no vendor/llama.cpp/convert_hf_to_gguf.py inside")
 
 
-def supported_architectures() -> set[str]:
-    """Model classes (``config.json`` architectures) the converter knows."""
+@functools.cache
+def supported_architectures() -> frozenset[str]:
+    """Model classes (``config.json`` architectures) the converter knows (asked once per process)."""
     out = _run_converter(["--print-supported-models"], check=True)
-    return {line.strip()[2:] for line in out.splitlines() if line.strip().startswith("- ")}
+    return frozenset(line.strip()[2:] for line in out.splitlines() if line.strip().startswith("- "))
 
 
 def convert(model_dir: Path, outfile: Path, outtype: str = "f32") -> None:

@@ -56,7 +56,12 @@ def quantize(src: Path, dst: Path, quant: str, threads: int = 2) -> None:
 
 
 def tensor_types(path: Path) -> dict[str, int]:
-    """Count of tensors per ggml type, e.g. ``{"Q4_K": 120, "Q6_K": 16, "F32": 61}``."""
+    """Count of tensors per ggml type, as stored (llama.cpp's per-tensor fallbacks included).
+
+    >>> from edgemed.models import default_gguf_path
+    >>> tensor_types(default_gguf_path())
+    {'F32': 61, 'Q4_1': 210, 'Q8_0': 1}
+    """
     from gguf import GGUFReader
 
     counts = Counter(t.tensor_type.name for t in GGUFReader(path).tensors)
@@ -64,7 +69,13 @@ def tensor_types(path: Path) -> dict[str, int]:
 
 
 def read_tokenizer_meta(path: Path) -> dict[str, Any]:
-    """The tokenizer facts llama.cpp will act on, read back from a GGUF header."""
+    """The tokenizer facts llama.cpp will act on, read back from a GGUF header.
+
+    >>> from edgemed.models import default_gguf_path
+    >>> meta = read_tokenizer_meta(default_gguf_path())
+    >>> meta["model"], meta["pre"], meta["eos_token_id"], meta["tokens"][meta["eos_token_id"]]
+    ('gpt2', 'smollm', 2, '<|im_end|>')
+    """
     from gguf import GGUFReader
 
     fields = GGUFReader(path).fields
@@ -87,7 +98,11 @@ def check_tokenizer_survived(path: Path, tokenizer) -> dict[str, Any]:
 
     Checks the vocabulary (count and, for byte-level BPE, every token string), the pre-tokenizer
     name (llama.cpp's ``default`` means the converter did not recognise it), EOS/BOS ids, whether a
-    BOS is prepended, and the chat template. Returns the metadata summary for the manifest.
+    BOS is prepended, and the chat template. Returns the metadata summary.
+
+    >>> from transformers import AutoTokenizer  # doctest: +SKIP
+    >>> check_tokenizer_survived(Path("smol-q8_0.gguf"), AutoTokenizer.from_pretrained(src))  # doctest: +SKIP
+    {'model': 'gpt2', 'pre': 'smollm', 'n_tokens': 49152, 'bos_token_id': 1, 'eos_token_id': 2, 'add_bos_token': False}
     """
     meta = read_tokenizer_meta(path)
     problems = []

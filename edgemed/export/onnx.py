@@ -3,7 +3,8 @@
 - ``fp32``: ``optimum.exporters.onnx.main_export`` with task ``text-generation-with-past``, so
   decoding reuses the KV cache instead of re-reading the whole prefix each token.
 - ``int8``: dynamic (weights int8, activations quantized at run time) through optimum's
-  ``ORTQuantizer`` with the target's instruction-set preset; no calibration data needed.
+  ``ORTQuantizer`` with the target's instruction-set preset; no calibration data needed. The MLP
+  down-projections and the LM head stay fp32 (see ``INT8_KEEP_FP32``).
 - ``int4``: weight-only 4-bit blocks through onnxruntime's ``MatMulNBitsQuantizer``
   (``MatMulNBits`` contrib op, CPU kernels since onnxruntime 1.17).
 
@@ -22,6 +23,11 @@ from edgemed.errors import EdgemedError, ModelError
 log = logging.getLogger(__name__)
 
 ONNX_FILE = "model.onnx"
+# MatMuls left in fp32 by dynamic int8: the MLP down-projection reads activations with large
+# outlier channels (the LLM.int8() finding) that per-tensor u8 activation scales crush, and the
+# LM head decides the token directly. On SmolLM2-135M excluding them raised teacher-forced top-1
+# agreement from 0.60 to 0.81 and cut KL from 0.61 to 0.10, for ~25% more bytes.
+INT8_KEEP_FP32 = ("down_proj", "lm_head", "dense_4h_to_h", "fc2", "/w2/")
 # int4 block size: 32 keeps the error of small models (hidden 576) acceptable; 128 is ~10% smaller.
 INT4_BLOCK_SIZE = 32
 
@@ -44,7 +50,12 @@ def quantize_int8(fp32_dir: Path, out_dir: Path, preset: str = "avx2") -> None:
     from optimum.onnxruntime import ORTQuantizer
     from optimum.onnxruntime.configuration import AutoQuantizationConfig
 
-    qconfig = getattr(AutoQuantizationConfig, preset)(is_static=False, per_channel=False)
+    import onnx
+
+    graph = onnx.load(str(fp32_dir / ONNX_FILE), load_external_data=False).graph
+    keep = [n.name for n in graph.node if n.op_type == "MatMul" and any(k in n.name for k in INT8_KEEP_FP32)]
+    qconfig = getattr(AutoQuantizationConfig, preset)(is_static=False, per_channel=False,
+                                                      nodes_to_exclude=keep)
     quantizer = ORTQuantizer.from_pretrained(fp32_dir, file_name=ONNX_FILE)
     quantizer.quantize(save_dir=out_dir, quantization_config=qconfig)
     # optimum names it model_quantized.onnx; the plain name lets from_pretrained(folder) find it.

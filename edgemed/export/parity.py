@@ -59,6 +59,11 @@ class Reference:
     eos_ids: list[int]
     greedy_tokens: int
 
+    @property
+    def max_len(self) -> int:
+        """Longest sequence a runtime sees (sizes llama.cpp's context and logits buffer)."""
+        return max(len(p) + len(c) for p, c in zip(self.prompt_ids, self.continuation))
+
 
 class Runtime(Protocol):
     """What parity needs from an artifact's runtime (llama.cpp or onnxruntime)."""
@@ -243,6 +248,6 @@ class OnnxRuntime:
         self.model = None
 
 
-def open_runtime(fmt: str, path: Path, threads: int = 2) -> Runtime:
+def open_runtime(fmt: str, path: Path, threads: int = 2, n_ctx: int = 512) -> Runtime:
     """The parity runtime for an artifact of format ``fmt``."""
-    return LlamaCppRuntime(path, threads) if fmt == "gguf" else OnnxRuntime(path, threads)
+    return LlamaCppRuntime(path, threads, n_ctx) if fmt == "gguf" else OnnxRuntime(path, threads)

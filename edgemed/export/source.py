@@ -16,7 +16,11 @@ from edgemed.export.manifest import Source
 
 
 def describe_source(spec: str) -> Source:
-    """Resolve ``spec``, validate the folder, and return its manifest description."""
+    """Resolve ``spec``, validate the folder, and return its manifest description.
+
+    >>> describe_source("default").architecture  # doctest: +SKIP
+    'LlamaForCausalLM'
+    """
     from edgemed.models import model_fingerprint, resolve_model
 
     path = resolve_model(spec)
@@ -27,7 +31,15 @@ def describe_source(spec: str) -> Source:
 
 
 def read_config(model_dir: Path) -> dict:
-    """``config.json`` with the fields the export needs, or a ModelError naming the file."""
+    """``config.json`` with the fields the export needs, or a ModelError naming the file.
+
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp()); _ = (d / "config.json").write_text('{"model_type": "llama"}')
+    >>> read_config(d)
+    Traceback (most recent call last):
+    ...
+    edgemed.errors.ModelError: .../config.json: architectures: missing (cannot tell which model class to export)
+    """
     path = Path(model_dir) / "config.json"
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
@@ -47,6 +59,18 @@ def count_safetensors_params(model_dir: Path) -> int:
     """Parameter count from the safetensors headers, checking each file is complete.
 
     Reads only the JSON headers (no tensor data), so it is instant even for large models.
+
+    >>> import tempfile, numpy as np
+    >>> from safetensors.numpy import save_file
+    >>> d = Path(tempfile.mkdtemp())
+    >>> save_file({"w": np.zeros((4, 3), np.float32), "b": np.zeros(3, np.float32)}, d / "model.safetensors")
+    >>> count_safetensors_params(d)
+    15
+    >>> with open(d / "model.safetensors", "ab") as f: _ = f.write(b"junk")
+    >>> count_safetensors_params(d)
+    Traceback (most recent call last):
+    ...
+    edgemed.errors.ModelError: .../model.safetensors: truncated or corrupted (184 bytes, header says 180)
     """
     files = sorted(Path(model_dir).glob("*.safetensors"))
     if not files:

@@ -46,7 +46,12 @@ class ParityFailed(EdgemedError):
 
 
 def run(config: ExportConfig) -> Manifest:
-    """Build every artifact of ``config`` that is missing or stale; return the written manifest."""
+    """Build every artifact of ``config`` that is missing or stale; return the written manifest.
+
+    >>> m = run(ExportConfig(model="default", out="exports/smol", formats="gguf:q8_0"))  # doctest: +SKIP
+    >>> m.artifact("gguf-q8_0").parity.top1_agreement  # doctest: +SKIP
+    0.959
+    """
     # 1. config + target profile
     profile = config.profile()
     builds = config.build_list(profile)
@@ -96,11 +101,11 @@ def _build_one(work: "_Work", build: BuildSpec, key: str, out: Path) -> Artifact
             rel, extra = _build_gguf(work, build, staging)
         else:
             rel, extra = _build_onnx(work, build, staging)
+        ref = work.reference()
         runtime = parity.open_runtime(build.format, staging / rel if build.format == "gguf" else staging,
-                                      work.config.threads)
+                                      work.config.threads, n_ctx=ref.max_len + 8)
         try:
-            figures = parity.measure(runtime, work.reference(),
-                                     work.profile.thresholds_for(build.quant))
+            figures = parity.measure(runtime, ref, work.profile.thresholds_for(build.quant))
         finally:
             runtime.close()
         _replace_dir(staging, final, work.root)
@@ -163,7 +168,7 @@ class _Work:
 
     def reference(self) -> parity.Reference:
         if self._ref is None:
-            log.info("parity reference: PyTorch fp32 on %d heart prompts", len(parity.HEART_PROMPTS))
+            log.info("parity reference: PyTorch fp32 on %d heart prompts", self.config.n_prompts)
             self._ref = parity.torch_reference(Path(self.source.path), self.config.tf_tokens,
                                                self.config.greedy_tokens, self.config.threads,
                                                self.config.n_prompts)
@@ -218,7 +223,7 @@ def inputs_key(source: Source, build: BuildSpec, tools: dict[str, str], config: 
                "n_prompts": config.n_prompts, "prompts": parity.HEART_PROMPTS,
                "probes": parity.TOKENIZER_PROBES}
     if build == BuildSpec("onnx", "int8"):
-        options["int8_preset"] = profile.onnx_int8_preset
+        options.update(int8_preset=profile.onnx_int8_preset, int8_keep_fp32=onnx.INT8_KEEP_FP32)
     if build == BuildSpec("onnx", "int4"):
         options["int4_block_size"] = onnx.INT4_BLOCK_SIZE
     blob = json.dumps({"source": source.sha256, "build": list(build), "tools": tools,
@@ -272,7 +277,11 @@ def _replace_dir(staging: Path, final: Path, scratch: Path) -> None:
 
 
 def tool_versions() -> dict[str, str]:
-    """Installed versions of the packages that shape the artifacts."""
+    """Installed versions of the packages that shape the artifacts.
+
+    >>> tool_versions()["gguf"]
+    '0.19.0'
+    """
     found = {}
     for name in TOOLS:
         try:

@@ -65,6 +65,7 @@ def train(config: TrainConfig) -> TrainSummary:
     True
     """
     from edgemed.models import load_tokenizer, model_fingerprint, resolve_model
+    from edgemed.rewards import rubric_reward_func
     from edgemed.train.configfile import build_reward_configs
     from edgemed.train.prompts import build_training_prompts
     from edgemed.train.trainlog import TimedGRPOTrainer, TrainingLog, read_training_log
@@ -75,8 +76,6 @@ def train(config: TrainConfig) -> TrainSummary:
 
     # 1. Everything that needs no policy model: rewards (each builds its judge at once, so a bad
     #    judge setting fails here), the quantization plan, prompts + eval-leak guard.
-    from edgemed.rewards import rubric_reward_func
-
     reward_configs = build_reward_configs(config)
     quant = plan_quantization(config)
     prompts = build_training_prompts(config.data, config.seed)
@@ -85,16 +84,17 @@ def train(config: TrainConfig) -> TrainSummary:
     # 2. Model, tokenizer, LoRA and trl arguments. trl loads the model from the folder so that
     #    4-bit loading, device placement and peft wrapping follow its tested path.
     model_path = resolve_model(config.model.spec)
+    base = {"spec": str(config.model.spec), "path": str(model_path),
+            "fingerprint": model_fingerprint(model_path)}
     tokenizer = load_tokenizer(model_path)
     tokenizer.padding_side = "left"  # decoder-only generation pads on the left
     args = grpo_args(config, quant)
+    args.reward_weights = [float(rc.weight) for rc in reward_configs]
     trainer_kwargs: dict[str, Any] = {}
     if quant.load_in_4bit:
         from edgemed.train.trl_args import bnb_config
 
         trainer_kwargs["quantization_config"] = bnb_config(config)
-
-    args.reward_weights = [float(rc.weight) for rc in reward_configs]
 
     # 3. Trainer, resuming from the last checkpoint when one exists.
     training_log = TrainingLog(out / LOG_FILE)
@@ -113,8 +113,6 @@ def train(config: TrainConfig) -> TrainSummary:
 
     # 4. Artifacts: adapter (+ tokenizer, so merge needs nothing else), plot, manifest.
     #    Under `accelerate launch` every process runs this recipe; only the main one writes files.
-    base = {"spec": str(config.model.spec), "path": str(model_path),
-            "fingerprint": model_fingerprint(model_path)}
     adapter_dir = save_adapter(trainer, tokenizer, out / ADAPTER_DIR, base, quant.load_in_4bit)
     rows = read_training_log(out / LOG_FILE)
     plot_path = out / PLOT_FILE

@@ -5,7 +5,6 @@ produce on demand (garbage, stalls, status codes). No HTTP mocking: every reques
 
 from __future__ import annotations
 
-import json
 import threading
 from dataclasses import dataclass, field
 from typing import Callable

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import time
 
-import pytest
+from judge_servers import CONVERSATION, ITEMS, live_server
 
 from edgemed.judges import build_judge, build_likert_judge, grade_batch
-
-from judge_servers import CONVERSATION, ITEMS, live_server
 
 
 def live_cfg(base_url: str, cache_file: str, **over) -> dict:

@@ -1,6 +1,6 @@
 """End to end on CPU with the default model: train 2 steps, resume to 3, merge, reload.
 
-Tiny on purpose (2 prompts x 2 generations x 16 tokens per step); the training run is shared by
+Tiny on purpose (1 prompt x 2 generations x 16 tokens per step); the training run is shared by
 all tests here through a module-scoped fixture.
 """
 
@@ -19,7 +19,7 @@ from edgemed.train.trainlog import read_training_log
 pytestmark = pytest.mark.slow
 
 TINY = {
-    "grpo.max_steps": 2, "grpo.num_generations": 2, "grpo.per_device_train_batch_size": 4,
+    "grpo.max_steps": 2, "grpo.num_generations": 2, "grpo.per_device_train_batch_size": 2,
     "grpo.max_completion_length": 16, "grpo.save_steps": 1,
     # A large step so two updates move the logits measurably; explicit gives partial credit
     # (pitfalls avoided), so groups rarely tie and the gradient is rarely zero.
