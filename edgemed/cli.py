@@ -7,13 +7,17 @@ stage never breaks the others.
 
 from __future__ import annotations
 
+import errno
 import importlib
 import logging
+import os
 import sys
 
 import click
 
 from edgemed.errors import EdgemedError
+
+DISK_ERRNOS = (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT)
 
 # name -> (module holding `command`, one-line help shown by `edgemed --help`)
 STAGES = {
@@ -69,6 +73,14 @@ def main(argv: list[str] | None = None) -> int:
         cli.main(args=argv, prog_name="edgemed", standalone_mode=False)
     except EdgemedError as e:
         click.echo(f"error: {e}", err=True)
+        return 2
+    except OSError as e:
+        # A full or read-only disk mid-stage: every write is atomic, so say so in one line.
+        if e.errno not in DISK_ERRNOS:
+            raise
+        where = f"{e.filename}: " if e.filename else ""
+        click.echo(f"error: {where}{os.strerror(e.errno).lower()} (nothing half-written was kept; "
+                   "free space or fix permissions and re-run to resume)", err=True)
         return 2
     except click.exceptions.Exit as e:
         return e.exit_code

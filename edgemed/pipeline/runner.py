@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,17 +42,25 @@ class PipelineResult:
     report: Path | None = None
 
 
-def check_writable(root: Path) -> None:
+# Below this much free space a run cannot finish (a merged fp32 default model alone is ~540 MB).
+MIN_FREE_BYTES = 1 << 30
+
+
+def check_writable(root: Path, min_free: int = MIN_FREE_BYTES) -> None:
     """Fail early, in one line, when the run folder cannot be written (read-only, full disk)."""
     try:
         root.mkdir(parents=True, exist_ok=True)
         probe = root / f".write-probe-{os.getpid()}"
-        probe.write_bytes(b"x" * 4096)
+        probe.write_bytes(b"x" * (1 << 16))
         probe.unlink()
     except OSError as e:
         why = {errno.EACCES: "permission denied", errno.EROFS: "read-only file system",
                errno.ENOSPC: "no space left on device"}.get(e.errno, e.strerror or str(e))
         raise EdgemedError(f"{root}: cannot write the run folder ({why})") from None
+    free = shutil.disk_usage(root).free
+    if free < min_free:
+        raise EdgemedError(f"{root}: no space left on device for a run ({free / 2**20:.0f} MiB free, "
+                           f"need at least {min_free / 2**20:.0f} MiB)")
 
 
 def fingerprint_tree(path: Path) -> str | None:

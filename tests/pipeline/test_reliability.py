@@ -1,0 +1,70 @@
+"""Bad configs and unusable output folders fail in one line, before any model loads."""
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from edgemed.errors import ConfigError
+from edgemed.pipeline.config import load_pipeline_config
+from tests.pipeline.conftest import TINY, run_edgemed
+
+
+def write_config(tmp_path, text):
+    path = tmp_path / "p.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("text, message", [
+    ("name: x\nstagez: [train]\n", "unknown key 'stagez'"),
+    ("name: x\nstages: [train, deploy]\n", "unknown stage 'deploy'"),
+    ("name: x\nstages: [merge]\n", "'merge' needs 'train'"),
+    ("name: x\ntrain: [1, 2]\n", "train: must be a mapping"),
+    ("name: [x\n", "not valid YAML"),
+])
+def test_bad_pipeline_configs(tmp_path, text, message):
+    with pytest.raises(ConfigError, match=message):
+        load_pipeline_config(str(write_config(tmp_path, text)))
+
+
+@pytest.mark.parametrize("extra, message", [
+    ("train:\n  grpo.max_stepz: 2\n", "unknown key 'grpo.max_stepz'"),
+    ("train:\n  rewards: [{name: nonsense}]\n", "nonsense"),
+    ("export:\n  formats: gguf:q3_weird\n", "q3_weird"),
+])
+def test_stage_config_errors_fail_fast_in_one_line(tmp_path, extra, message):
+    path = write_config(tmp_path, f"name: bad\nexport_base: false\n{extra}")
+    proc = run_edgemed("run", "--config", str(path), "--runs-dir", str(tmp_path / "runs"), timeout=120)
+    assert proc.returncode == 2
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "runs" / "bad" / "train").exists(), "a stage started despite a bad config"
+
+
+def in_namespace_mount(tmp_path, mount_opts: str, runs: str) -> subprocess.CompletedProcess:
+    """Run `edgemed run` with `runs` on a real tmpfs mounted with ``mount_opts`` (user namespace)."""
+    if shutil.which("unshare") is None:
+        pytest.skip("unshare is not available")
+    probe = subprocess.run(["unshare", "-rm", "true"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip("user namespaces are not permitted here")
+    script = (f"mount -t tmpfs -o {mount_opts} tmpfs {runs} && "
+              f"exec {sys.executable} -m edgemed.cli run --config {TINY} --runs-dir {runs}")
+    return subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True, timeout=180)
+
+
+def test_read_only_runs_folder_is_one_clear_line(tmp_path):
+    runs = tmp_path / "ro"
+    runs.mkdir()
+    proc = in_namespace_mount(tmp_path, "ro,size=1m", str(runs))
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "read-only file system" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_full_disk_runs_folder_is_one_clear_line(tmp_path):
+    runs = tmp_path / "full"
+    runs.mkdir()
+    proc = in_namespace_mount(tmp_path, "size=4k", str(runs))
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "no space left on device" in proc.stderr and "Traceback" not in proc.stderr
