@@ -114,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             if stats["mean"] is not None:
                 print(f"  steady {name:<15} {stats['mean']:7.2f} ± {stats['std']:.2f}  (n={stats['n']})")
         print(f"  peak RSS {b['peak_rss_mb']:.0f} MiB")
+        write_json_atomic(args.out, result)  # keep part 1 even if part 2 is interrupted
         if not args.skip_learning:
             result["learning"] = learning(args.learn_steps, args.window, work, args.learn_lr, args.learn_tokens)
             lr = result["learning"]

@@ -39,14 +39,24 @@ def latency_key(target: Target, cfg: LatencyConfig, threads: int, device: str) -
 
 
 def pending_tests(target: Target, cfg: LatencyConfig, threads: int, device: str, out: Path) -> list[str]:
-    """Names of the tests this build still has to run."""
+    """Names of the tests this build still has to run.
+
+    >>> import tempfile
+    >>> t = Target("b/x", "b", "x", "gguf", "q8_0", "/x.gguf", 1, 1, "ab", 1)
+    >>> pending_tests(t, LatencyConfig(n_prompt=64, n_gen=16), 2, "auto", Path(tempfile.mkdtemp()))
+    ['pp64', 'tg16']
+    """
     key = latency_key(target, cfg, threads, device)
     done = {r["test"] for r in read_jsonl_tolerant(out / LATENCY) if r.get("key") == key}
     return [name for name, _, _ in tests_for(cfg) if name not in done]
 
 
 def peak_rss_bytes() -> int:
-    """This process's peak resident set size (ru_maxrss is KiB on Linux, bytes on macOS)."""
+    """This process's peak resident set size (ru_maxrss is KiB on Linux, bytes on macOS).
+
+    >>> peak_rss_bytes() > 10 * 2**20
+    True
+    """
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(rss if sys.platform == "darwin" else rss * 1024)
 

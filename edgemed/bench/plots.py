@@ -36,6 +36,18 @@ def _score(t: dict) -> tuple[float | None, float]:
     return hb.get("score"), hb.get("std") or 0.0
 
 
+def _quality_scatter(plt, points, xlabel: str, judge: str, title: str):
+    """One marker per build with its error bars: (target, x, x_err, score, score_std)."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for t, x, xerr, y, yerr in points:
+        ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt=MARKERS.get(t["backend"], "o"), capsize=3, label=t["label"])
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(f"HealthBench-heart score ({judge})")
+    ax.set_title(title)
+    ax.legend(fontsize=7, loc="best")
+    return fig, ax
+
+
 def write_plots(report: dict[str, Any], out: Path) -> list[Path]:
     """Write the plots this report has data for; returns their paths."""
     import matplotlib
@@ -53,30 +65,19 @@ def write_plots(report: dict[str, Any], out: Path) -> list[Path]:
     # Quality vs decode speed, with the Pareto front: which build to ship for a speed budget.
     both = [(t, tg, s, sd) for (t, tg) in speed for (u, s, sd) in scored if u["label"] == t["label"]]
     if both:
-        fig, ax = plt.subplots(figsize=(7, 4.5))
-        for t, tg, s, sd in both:
-            ax.errorbar(tg["avg_ts"], s, xerr=tg["stddev_ts"], yerr=sd, fmt=MARKERS.get(t["backend"], "o"),
-                        capsize=3, label=t["label"])
+        fig, ax = _quality_scatter(plt, [(t, tg["avg_ts"], tg["stddev_ts"], s, sd) for t, tg, s, sd in both],
+                                   "decode tok/s (higher is better)", judge, "Quality vs decode speed")
         front = pareto_front([(tg["avg_ts"], s) for _, tg, s, _ in both])
         ax.plot(*zip(*front), "k--", lw=0.8, alpha=0.6, label="Pareto front")
-        ax.set_xlabel("decode tok/s (higher is better)")
-        ax.set_ylabel(f"HealthBench-heart score ({judge})")
-        ax.set_title("Quality vs decode speed")
         ax.legend(fontsize=7, loc="best")
         paths.append(_save(fig, out / "quality_vs_speed.png"))
         plt.close(fig)
 
     # Size vs quality: what each byte saved costs in score.
     if scored:
-        fig, ax = plt.subplots(figsize=(7, 4.5))
-        for t, s, sd in scored:
-            ax.errorbar(t["bytes"] / 2**20, s, yerr=sd, fmt=MARKERS.get(t["backend"], "o"), capsize=3,
-                        label=t["label"])
+        fig, ax = _quality_scatter(plt, [(t, t["bytes"] / 2**20, None, s, sd) for t, s, sd in scored],
+                                   "artifact size (MiB, log)", judge, "Size vs quality")
         ax.set_xscale("log")
-        ax.set_xlabel("artifact size (MiB, log)")
-        ax.set_ylabel(f"HealthBench-heart score ({judge})")
-        ax.set_title("Size vs quality")
-        ax.legend(fontsize=7, loc="best")
         paths.append(_save(fig, out / "size_vs_quality.png"))
         plt.close(fig)
 

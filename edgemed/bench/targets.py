@@ -129,7 +129,12 @@ def reference_targets(specs: list[str]) -> list[Target]:
 
 
 def gguf_quant_and_params(path: Path) -> tuple[str, int]:
-    """The GGUF's file type (``q4_1``) and parameter count, from its header and tensor shapes."""
+    """The GGUF's file type (``q4_1``) and parameter count, from its header and tensor shapes.
+
+    >>> from edgemed.models import default_gguf_path
+    >>> gguf_quant_and_params(default_gguf_path())
+    ('q4_1', 134515008)
+    """
     import gguf
 
     reader = gguf.GGUFReader(str(path))

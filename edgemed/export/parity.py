@@ -90,16 +90,20 @@ def torch_reference(model_dir: Path, tf_tokens: int = 64, greedy_tokens: int = 3
     for text in (*texts, *TOKENIZER_PROBES):
         ref.token_ids[text] = tok(text, add_special_tokens=True).input_ids
     n = max(tf_tokens, greedy_tokens)
+    ref.prompt_ids = [tok(t, add_special_tokens=False).input_ids for t in texts]
+    # All prompts in one left-padded batch: n decode steps instead of n × prompts.
+    width = max(map(len, ref.prompt_ids))
+    pad = tok.pad_token_id if tok.pad_token_id is not None else eos_ids[0]
+    ids = torch.tensor([[pad] * (width - len(p)) + p for p in ref.prompt_ids])
+    mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in ref.prompt_ids])
     with torch.inference_mode():
-        for text in texts:
-            ids = tok(text, add_special_tokens=False).input_ids
-            out = model.generate(torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
-                                 do_sample=False, max_new_tokens=n, min_new_tokens=n,
-                                 eos_token_id=eos_ids, pad_token_id=eos_ids[0],
-                                 output_logits=True, return_dict_in_generate=True)
-            ref.prompt_ids.append(ids)
-            ref.continuation.append(out.sequences[0, len(ids):].tolist())
-            ref.logits.append(torch.cat(out.logits[:tf_tokens]).float().numpy())
+        out = model.generate(ids, attention_mask=mask, do_sample=False, max_new_tokens=n,
+                             min_new_tokens=n, eos_token_id=eos_ids, pad_token_id=pad,
+                             output_logits=True, return_dict_in_generate=True)
+    steps = torch.stack(out.logits[:tf_tokens], dim=1).float()  # [prompts, tf_tokens, vocab]
+    for i in range(len(texts)):
+        ref.continuation.append(out.sequences[i, width:].tolist())
+        ref.logits.append(steps[i].numpy())
     return ref
 
 

@@ -31,10 +31,12 @@ def command() -> None:
               help="Read the response from this file instead.")
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False), default=None,
               help="YAML with JudgeConfig fields (top level or under 'judge:').")
-@click.option("--backend", type=click.Choice(["proxy", "openai", "llamacpp"]), default=None)
+@click.option("--backend", type=click.Choice(["proxy", "openai", "llamacpp"]), default=None,
+              help="Judge backend (default: the config's, else the offline proxy).")
 @click.option("--model", default=None, help="Served model id (openai) or GGUF path (llamacpp).")
 @click.option("--base-url", default=None, help="OpenAI-compatible API root, e.g. http://127.0.0.1:8000/v1.")
-@click.option("--template", type=click.Choice(["edgemed", "healthbench"]), default=None)
+@click.option("--template", type=click.Choice(["edgemed", "healthbench"]), default=None,
+              help="Grader prompt: ours or HealthBench's official one.")
 @click.option("--cache-path", default=None, help="Verdict cache file, or 'off'.")
 @click.option("--logprobs/--no-logprobs", "use_logprobs", default=None,
               help="Report P(true) from token log-probs when the backend offers them.")

@@ -40,6 +40,7 @@ def plot_training_log(rows: list[dict[str, Any]], path: str | Path, title: str =
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     hits = hit_rate_keys(rows)
     panels = 3 if hits else 2
@@ -69,6 +70,7 @@ def plot_training_log(rows: list[dict[str, Any]], path: str | Path, title: str =
         ax.set_ylim(-0.05, 1.05)
         ax.legend(loc="best", fontsize=7, ncol=2)
     axes[-1].set_xlabel("step")
+    axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)

@@ -17,10 +17,14 @@ from edgemed.io import cache_dir
 
 
 def tiny_suite(out: Path, **extra) -> dict:
-    """Bench settings small enough for CI on 2 cores: 2 prompts × 8 tokens, pp16/tg4."""
+    """Bench settings small enough for CI on 2 cores: 2 prompts × 8 tokens, pp16/tg4, one thread.
+
+    One thread: llama.cpp's worker threads spin at barriers, so on a busy CI machine two threads can
+    run many times slower than one; the wiring under test doesn't depend on the thread count.
+    """
     cfg = {"out": str(out), "suite": "smoke", "references": ["default"],
            "quality": {"n_prompts": 2, "max_new_tokens": 8},
-           "latency": {"n_prompt": 16, "n_gen": 4, "repetitions": 2, "warmup": 1, "threads": 2,
+           "latency": {"n_prompt": 16, "n_gen": 4, "repetitions": 2, "warmup": 1, "threads": 1,
                        "bandwidth_mib": 32, "bandwidth_repeats": 2},
            "judge": {"backend": "proxy", "cache_path": str(out / "judge-cache.sqlite")}}
     for k, v in extra.items():

@@ -82,7 +82,7 @@ def test_server_errors_retry_but_auth_errors_do_not(fake_server, cache_file):
 
 
 def test_concurrency_limit_is_respected(fake_server, cache_file):
-    fake_server.respond = lambda body: Reply(body=completion(VALID), delay_s=0.2)
+    fake_server.respond = lambda body: Reply(body=completion(VALID), delay_s=0.3)
     judge = build_judge(cfg(fake_server.url, cache_file, concurrency=3))
     jobs = [([*CONVERSATION[:1], {"role": "assistant", "content": f"answer {i}"}], ITEMS) for i in range(6)]
     started = time.perf_counter()
@@ -90,7 +90,7 @@ def test_concurrency_limit_is_respected(fake_server, cache_file):
     elapsed = time.perf_counter() - started
     assert all(v.met == 1.0 for row in verdicts for v in row)
     assert fake_server.max_in_flight == 3
-    assert elapsed < 12 * 0.2  # 12 criteria × 0.2 s would be the sequential time
+    assert elapsed < 12 * 0.3  # 12 criteria × 0.3 s would be the sequential time
     fake_server.max_in_flight = 0
     fresh = [([*CONVERSATION[:1], {"role": "assistant", "content": f"other {i}"}], ITEMS) for i in range(2)]
     grade_batch(judge, fresh, concurrency=1)
@@ -125,3 +125,17 @@ def test_empty_model_uses_the_served_one(fake_server, cache_file):
     assert "|fake-judge|" in judge.fingerprint
     judge.grade(CONVERSATION, ITEMS[:1])
     assert fake_server.requests[-1]["model"] == "fake-judge"
+
+
+def test_likert_out_of_range_is_none_and_not_cached(fake_server, cache_file):
+    from edgemed.judges import build_likert_judge
+
+    fake_server.respond = lambda body: Reply(body=completion('{"explanation": "great", "rating": 11}'))
+    likert = build_likert_judge(cfg(fake_server.url, cache_file))
+    assert likert.rate(CONVERSATION, ITEMS) is None
+    assert likert.stats.failures == 1 and likert.stats.retries == 1 and len(likert.cache) == 0
+    assert fake_server.requests[-1]["response_format"]["json_schema"]["schema"]["properties"]["rating"]["enum"] == list(range(1, 11))
+    fake_server.respond = lambda body: Reply(body=completion('{"explanation": "good", "rating": 8}'))
+    assert likert.rate(CONVERSATION, ITEMS) == 8.0 and likert.rate(CONVERSATION, ITEMS) == 8.0
+    assert likert.stats.cache_hits == 1
+    likert.close()
