@@ -76,4 +76,4 @@ def print_summary(report: dict) -> None:
                       fmt(t["speed_ratios"].get("tg_x_torch_fp32"), ".2f"),
                       fmt(tg.get("roofline_fraction") and 100 * tg["roofline_fraction"], ".0f"),
                       f"{t['bytes'] / 2**20:.0f}")
-    Console().print(table)
+    Console(width=max(Console().width, 140)).print(table)

@@ -52,11 +52,22 @@ def pending_tests(target: Target, cfg: LatencyConfig, threads: int, device: str,
 
 
 def peak_rss_bytes() -> int:
-    """This process's peak resident set size (ru_maxrss is KiB on Linux, bytes on macOS).
+    """This process's peak resident set size, in bytes.
+
+    Linux: ``VmHWM`` from /proc/self/status, the high-water mark of this process's own memory map.
+    Not ``ru_maxrss``: that survives exec, so a worker forked from a parent that once held 500 MB
+    would report the parent's peak instead of its own.
 
     >>> peak_rss_bytes() > 10 * 2**20
     True
     """
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(rss if sys.platform == "darwin" else rss * 1024)
 

@@ -73,7 +73,7 @@ def bench_section(root: Path) -> list[str]:
     # Demote the bench report's headings one level and point its images into bench/.
     text = re.sub(r"^(#+) ", lambda m: "#" + m.group(1) + " ", text, flags=re.M)
     text = re.sub(r"!\[([^\]]*)\]\(([^/)]+\.png)\)", r"![\1](bench/\2)", text)
-    return ["## Bench", "", text]
+    return [text]
 
 
 def write_report(cfg: PipelineConfig, state: PipelineState) -> Path:

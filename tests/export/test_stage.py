@@ -1,8 +1,10 @@
 """End to end on the default model (SmolLM2-135M): every format builds, loads in its runtime,
 passes parity at its thresholds, the manifest matches the files, and a re-run rebuilds nothing.
 
-Built once per module; parity is shortened (2 prompts × 16 teacher-forced tokens, 8 greedy) to
-stay within the test budget, with the greedy bound scaled to match.
+Built once per module (one f32 conversion for all GGUF quants, one fp32 ONNX export for int8/int4)
+with the full parity setting (8 prompts × 64 teacher-forced tokens, 32 greedy) and the default
+thresholds: a shorter setting is too noisy for the q8_0 bound (top-1 over the first 16 tokens of
+the 8 prompts is 0.93 while over 64 it is 0.96).
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from edgemed.export.config import DEFAULT_THRESHOLDS, ExportConfig
 from edgemed.export.manifest import QUANTS, artifact_bytes, artifact_digest, load_manifest
 
 ALL_BUILDS = [f"{fmt}:{q}" for fmt, quants in QUANTS.items() for q in quants]
-GREEDY, FULL_GREEDY = 8, 32
 
 
 @pytest.fixture(scope="module")
@@ -26,12 +27,8 @@ def export(tmp_path_factory):
     lines = ['name = "test-cpu"', f"builds = {ALL_BUILDS!r}".replace("'", '"'),
              "[runtime.gguf]", "n_threads = 2", "n_gpu_layers = 0", "[runtime.onnx]",
              'execution_provider = "CPUExecutionProvider"']
-    for quant, bounds in DEFAULT_THRESHOLDS.items():
-        lines += [f"[thresholds.{quant}]",
-                  f"greedy_match_len_mean = {bounds['greedy_match_len_mean'] * GREEDY / FULL_GREEDY}"]
     target.write_text("\n".join(lines) + "\n")
-    config = ExportConfig(model="default", out=str(root / "out"), target=str(target),
-                          n_prompts=2, tf_tokens=16, greedy_tokens=GREEDY)
+    config = ExportConfig(model="default", out=str(root / "out"), target=str(target))
     manifest = stage.run(config)
     return config, manifest
 
@@ -41,11 +38,12 @@ def test_every_format_builds_and_passes(export):
     assert [a.name for a in manifest.artifacts] == [b.replace(":", "-") for b in ALL_BUILDS]
     for a in manifest.artifacts:
         assert a.status == "passed", (a.name, a.parity)
-        assert a.parity.passed and a.parity.tokenizer_equal and a.parity.n_prompts == 2
-        assert a.parity.thresholds["top1_agreement"] == DEFAULT_THRESHOLDS[a.quant]["top1_agreement"]
+        assert a.parity.passed and a.parity.tokenizer_equal and a.parity.n_prompts == 8
+        assert a.parity.thresholds == DEFAULT_THRESHOLDS[a.quant]
     fp = {a.quant: a.parity for a in manifest.artifacts}
     # fp32 ONNX and f16 GGUF are near-exact; the 4-bit builds are measurably further away.
-    assert fp["fp32"].top1_agreement >= 0.97 and fp["fp32"].kl_mean < 1e-3
+    assert fp["fp32"].top1_agreement >= 0.99 and fp["fp32"].kl_mean < 1e-3
+    assert fp["q8_0"].top1_agreement >= 0.95  # the issue's acceptance bound, stated here too
     assert fp["f16"].kl_mean < fp["q8_0"].kl_mean < fp["q4_0"].kl_mean
 
 
