@@ -10,9 +10,8 @@ from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from edgemed.errors import ConfigError
+from edgemed.yamlconf import read_yaml_mapping
 
 SUITES_DIR = Path(__file__).resolve().parents[2] / "benchmarks" / "suites"
 
@@ -215,12 +214,7 @@ def load_config(raw: "BenchConfig | dict[str, Any] | None" = None, **overrides: 
     suite = merged.get("suite")
     if suite:
         path = suite_path(suite)
-        try:
-            base = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{path}: not valid YAML ({e})") from None
-        if not isinstance(base, dict):
-            raise ConfigError(f"{path}: a suite must be a mapping of bench options")
+        base = read_yaml_mapping(path)
         for k in ("quality", "latency", "judge"):
             if isinstance(base.get(k), dict) and isinstance(merged.get(k), dict):
                 merged[k] = {**base[k], **merged[k]}

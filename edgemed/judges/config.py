@@ -6,7 +6,7 @@ The same dataclass sits inside the train, rewards and bench configs, so a YAML b
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from edgemed.errors import ConfigError
@@ -88,17 +88,9 @@ class JudgeConfig:
     @classmethod
     def from_dict(cls, raw: "JudgeConfig | dict[str, Any] | None") -> "JudgeConfig":
         """Accept a JudgeConfig, a dict (unknown keys are an error naming them) or None (defaults)."""
-        if isinstance(raw, cls):
-            return raw
-        if raw is None:
-            return cls()
-        if not isinstance(raw, dict):
-            raise ConfigError(f"judge config must be a mapping, got {type(raw).__name__}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(raw) - known)
-        if unknown:
-            raise ConfigError(f"unknown judge option(s) {unknown}; known: {sorted(known)}")
-        return cls(**raw)
+        from edgemed.yamlconf import dataclass_from_mapping
+
+        return dataclass_from_mapping(cls, raw, "judge")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict for manifests and reports (holds the key's env-var name, never the key)."""

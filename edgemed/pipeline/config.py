@@ -11,9 +11,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from edgemed.errors import ConfigError
+from edgemed.yamlconf import read_yaml_mapping
 
 STAGES = ("train", "merge", "export", "bench")
 
@@ -71,12 +70,7 @@ def config_file(name_or_path: str) -> Path:
 def load_pipeline_config(name_or_path: str = "pipeline_default", **overrides: Any) -> PipelineConfig:
     """Read a pipeline YAML; unknown keys and unknown stage names are errors naming the file."""
     path = config_file(name_or_path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML ({e})") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: top level must be a mapping")
+    raw = read_yaml_mapping(path)
     raw.update({k: v for k, v in overrides.items() if v is not None})
     known = {f.name for f in fields(PipelineConfig)}
     for key in raw:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from edgemed.errors import ConfigError, EdgemedError
-from edgemed.pipeline.config import STAGES, PipelineConfig
+from edgemed.pipeline.config import PipelineConfig
 from edgemed.pipeline.state import PipelineState, inputs_key
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from edgemed.errors import ConfigError
@@ -88,19 +88,11 @@ class RewardConfig:
     @classmethod
     def from_dict(cls, raw: "RewardConfig | dict[str, Any] | str | None") -> "RewardConfig":
         """Accept a RewardConfig, a dict (unknown keys are an error naming them), a bare name, or None."""
-        if isinstance(raw, cls):
-            return raw
-        if raw is None:
-            return cls()
+        from edgemed.yamlconf import dataclass_from_mapping
+
         if isinstance(raw, str):
             return cls(name=raw)
-        if not isinstance(raw, dict):
-            raise ConfigError(f"reward config must be a mapping or a name, got {type(raw).__name__}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(raw) - known)
-        if unknown:
-            raise ConfigError(f"unknown reward option(s) {unknown}; known: {sorted(known)}")
-        return cls(**raw)
+        return dataclass_from_mapping(cls, raw, "reward")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict for manifests (the judge as its own dict)."""

@@ -13,9 +13,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from edgemed.errors import ConfigError
+from edgemed.yamlconf import read_yaml_mapping
 from edgemed.judges.config import JudgeConfig
 from edgemed.train.config import DTYPES, LOSS_TYPES, SCALE_REWARDS, VLLM_MODES, TrainConfig
 
@@ -64,12 +63,7 @@ def load_train_config(name_or_path: str | None = None, overrides: dict[str, Any]
     if name_or_path is not None:
         path = config_path(name_or_path)
         where = str(path)
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{where}: not valid YAML ({e})") from e
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{where}: top level must be a mapping, got {type(raw).__name__}")
+        raw = read_yaml_mapping(path)
     cfg = from_dict(TrainConfig, raw, where)
     for key, value in (overrides or {}).items():
         set_dotted(cfg, key, value, "overrides")

@@ -18,7 +18,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgemed.errors import ConfigError
 from edgemed.io import write_json_atomic
 from edgemed.train.config import TrainConfig
 
