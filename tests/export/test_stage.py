@@ -83,7 +83,8 @@ def test_gguf_chat_uses_template_and_stops_at_eos(export):
         assert llm.metadata["tokenizer.ggml.eos_token_id"] == "2"
         out = llm.create_chat_completion(
             messages=[{"role": "user", "content": "What are common symptoms of a heart attack?"}],
-            max_tokens=400, temperature=0.0)
+            max_tokens=300, temperature=0.0, repeat_penalty=1.1)  # llama.cpp's CLI default;
+        # without it greedy decoding of a 135M model can loop past 400 tokens
     finally:
         llm.close()
     choice = out["choices"][0]

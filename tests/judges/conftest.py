@@ -8,7 +8,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from judge_servers import FakeServer, Reply, completion, live_server
+from tests.judges.judge_servers import FakeServer, Reply, completion, live_server
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ import threading
 from edgemed.data.schema import RubricItem
 from edgemed.judges.base import Judgement
 from edgemed.judges.cache import CachedJudge, VerdictCache, verdict_key
-from judge_servers import CONVERSATION, ITEMS
+from tests.judges.judge_servers import CONVERSATION, ITEMS
 
 
 class CountingJudge:

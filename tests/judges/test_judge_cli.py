@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from edgemed.cli import main
-from judge_servers import Reply, completion
+from tests.judges.judge_servers import Reply, completion
 
 
 def write_record(tmp_path):

@@ -13,7 +13,7 @@ from edgemed.errors import ConfigError
 from edgemed.judges import JudgeConfig, build_judge, build_likert_judge
 from edgemed.judges.parsing import extract_json, p_true, read_verdict
 from edgemed.judges.prompts import grader_messages, healthbench_template
-from judge_servers import CONVERSATION
+from tests.judges.judge_servers import CONVERSATION
 
 
 @pytest.mark.parametrize("raw, message", [

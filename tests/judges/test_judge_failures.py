@@ -8,7 +8,7 @@ import socket
 import time
 
 from edgemed.judges import build_judge, grade_batch
-from judge_servers import CONVERSATION, ITEMS, Reply, completion
+from tests.judges.judge_servers import CONVERSATION, ITEMS, Reply, completion
 
 VALID = '{"explanation": "It says to call 911.", "criteria_met": true}'
 

@@ -8,7 +8,7 @@ import importlib.util
 import pytest
 
 from edgemed.judges import build_judge
-from judge_servers import CONVERSATION, ITEMS
+from tests.judges.judge_servers import CONVERSATION, ITEMS
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None,
                                 reason="llama-cpp-python is not installed")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from judge_servers import CONVERSATION, ITEMS, live_server
+from tests.judges.judge_servers import CONVERSATION, ITEMS, live_server
 
 from edgemed.judges import build_judge, build_likert_judge, grade_batch
 
