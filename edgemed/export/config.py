@@ -25,11 +25,12 @@ DEFAULT_THRESHOLDS: dict[str, dict[str, float]] = {
     "q8_0": {"top1_agreement": 0.95, "kl_mean": 0.05, "greedy_match_len_mean": 8},
     "q5_k_m": {"top1_agreement": 0.85, "kl_mean": 0.15, "greedy_match_len_mean": 4},
     "q4_k_m": {"top1_agreement": 0.80, "kl_mean": 0.25, "greedy_match_len_mean": 2},
-    # plain 4-bit blocks without k-quant mixing: SmolLM2-135M measured top-1 0.715, KL 0.343
-    "q4_0": {"top1_agreement": 0.70, "kl_mean": 0.40, "greedy_match_len_mean": 1},
+    # Plain 4-bit blocks on a 576-wide model (SmolLM2-135M: top-1 0.715, KL 0.343, greedy 1.2) sit
+    # far from fp32; these bounds catch a broken build, they do not certify a faithful one.
+    "q4_0": {"top1_agreement": 0.65, "kl_mean": 0.50, "greedy_match_len_mean": 0.5},
     "fp32": {"top1_agreement": 0.99, "kl_mean": 0.001, "greedy_match_len_mean": 24},
     "int8": {"top1_agreement": 0.80, "kl_mean": 0.30, "greedy_match_len_mean": 2},
-    "int4": {"top1_agreement": 0.70, "kl_mean": 0.50, "greedy_match_len_mean": 1},
+    "int4": {"top1_agreement": 0.65, "kl_mean": 0.60, "greedy_match_len_mean": 0.5},
 }
 INT8_PRESETS = ("avx2", "avx512", "avx512_vnni", "arm64")
 
