@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from edgemed.data.jsonl import LoadSummary, load_jsonl_records
-from edgemed.data.schema import RubricItem, RubricRecord
+from edgemed.data.schema import RubricItem, RubricRecord, require_points, require_text
 from edgemed.errors import DataError
 
 PACKAGED = {"edgemed-heart": "heart_rubrics.jsonl"}
@@ -42,21 +41,15 @@ def split_category(description: str) -> tuple[str | None, str]:
 def rar_item(raw: Any, where: str, fail) -> RubricItem:
     if not isinstance(raw, dict):
         raise fail("rubric item must be an object", where)
-    desc = raw.get("description")
-    if not isinstance(desc, str) or not desc.strip():
-        raise fail("missing or empty description", f"{where}.description")
-    w = raw.get("weight")
-    if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w):
-        raise fail(f"weight must be a finite number, got {w!r}", f"{where}.weight")
-    if w == 0:
-        raise fail("weight must be non-zero", f"{where}.weight")
+    desc = require_text(raw, "description", where, fail)
+    w = require_points(raw, "weight", where, fail)
     category, text = split_category(desc)
     if category == "pitfall" and w > 0 or category not in (None, "pitfall") and w < 0:
         raise fail(f"weight {w} has the wrong sign for a {category} criterion", f"{where}.weight")
     if not text:
         raise fail("criterion text is empty after its category prefix", f"{where}.description")
     tags = (f"category:{category}",) if category else ()
-    return RubricItem(text, float(w), tags, raw.get("title"))
+    return RubricItem(text, w, tags, raw.get("title"))
 
 
 def parse_rar(obj: Any, path: str, line: int | None) -> RubricRecord:

@@ -131,21 +131,33 @@ def parse_messages(raw: Any, fail) -> list[dict[str, str]]:
     return out
 
 
+def require_text(raw: dict, key: str, where: str, fail) -> str:
+    """``raw[key]`` as a non-empty string, or a DataError naming ``where.key``."""
+    value = raw.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise fail(f"missing or empty {key}", f"{where}.{key}")
+    return value
+
+
+def require_points(raw: dict, key: str, where: str, fail) -> float:
+    """``raw[key]`` as a finite, non-zero number (> 0 desirable, < 0 pitfall)."""
+    value = raw.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise fail(f"{key} must be a finite number, got {value!r}", f"{where}.{key}")
+    if value == 0:
+        raise fail(f"{key} must be non-zero (> 0 desirable, < 0 pitfall)", f"{where}.{key}")
+    return float(value)
+
+
 def parse_item(raw: Any, where: str, fail) -> RubricItem:
     if not isinstance(raw, dict):
         raise fail("rubric item must be an object", where)
-    crit = raw.get("criterion")
-    if not isinstance(crit, str) or not crit.strip():
-        raise fail("missing or empty criterion", f"{where}.criterion")
-    pts = raw.get("points")
-    if isinstance(pts, bool) or not isinstance(pts, (int, float)) or not math.isfinite(pts):
-        raise fail(f"points must be a finite number, got {pts!r}", f"{where}.points")
-    if pts == 0:
-        raise fail("points must be non-zero (> 0 desirable, < 0 pitfall)", f"{where}.points")
+    crit = require_text(raw, "criterion", where, fail)
+    pts = require_points(raw, "points", where, fail)
     tags = raw.get("tags") or []
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         raise fail("tags must be a list of strings", f"{where}.tags")
-    return RubricItem(crit.strip(), float(pts), tuple(tags), raw.get("title"))
+    return RubricItem(crit.strip(), pts, tuple(tags), raw.get("title"))
 
 
 def conversation_text(messages: list[dict[str, str]]) -> str:

@@ -54,17 +54,13 @@ def in_namespace_mount(tmp_path, mount_opts: str, runs: str) -> subprocess.Compl
     return subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True, timeout=180)
 
 
-def test_read_only_runs_folder_is_one_clear_line(tmp_path):
-    runs = tmp_path / "ro"
+@pytest.mark.parametrize("mount_opts, message", [
+    ("ro,size=1m", "read-only file system"),
+    ("size=4k", "no space left on device"),
+])
+def test_unwritable_runs_folder_is_one_clear_line(tmp_path, mount_opts, message):
+    runs = tmp_path / "runs"
     runs.mkdir()
-    proc = in_namespace_mount(tmp_path, "ro,size=1m", str(runs))
+    proc = in_namespace_mount(tmp_path, mount_opts, str(runs))
     assert proc.returncode == 2, proc.stderr[-2000:]
-    assert "read-only file system" in proc.stderr and "Traceback" not in proc.stderr
-
-
-def test_full_disk_runs_folder_is_one_clear_line(tmp_path):
-    runs = tmp_path / "full"
-    runs.mkdir()
-    proc = in_namespace_mount(tmp_path, "size=4k", str(runs))
-    assert proc.returncode == 2, proc.stderr[-2000:]
-    assert "no space left on device" in proc.stderr and "Traceback" not in proc.stderr
+    assert message in proc.stderr and "Traceback" not in proc.stderr
