@@ -13,6 +13,7 @@ $(VENV)/.installed: pyproject.toml requirements-assets.txt
 	$(PIP) install torch==2.13.0
 	$(PIP) install -e '.[dev]'
 	$(PIP) install --no-deps -r requirements-assets.txt
+	$(PY) -m edgemed.export.converter
 	$(PY) -c "import torch, llama_cpp, onnxruntime, trl; print('torch', torch.__version__, '| llama_cpp', llama_cpp.__version__, '| trl', trl.__version__)"
 	touch $@
 

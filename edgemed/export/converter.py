@@ -3,7 +3,9 @@
 ``convert_hf_to_gguf.py`` is not in the llama-cpp-python wheel, only in its sdist (with its
 ``conversion/`` package and the vendored ``gguf-py``). Using that exact copy means the GGUF layout,
 tokenizer metadata and pre-tokenizer hashes are the ones the installed runtime was built to read.
-The sdist is fetched once with pip and cached under ``$EDGEMED_HOME/tools/llama-cpp-python-<ver>``.
+The sdist is fetched once with pip — by ``make install``, so an export run touches no network —
+and kept beside the package it matches, under ``<venv>/share/edgemed/tools/llama-cpp-python-<ver>``
+(``$EDGEMED_HOME/tools`` when the environment is read-only).
 """
 
 from __future__ import annotations
@@ -36,10 +38,20 @@ def llama_cpp_version() -> str:
         raise ConfigError("GGUF export needs llama-cpp-python (pip install llama-cpp-python==0.3.36)") from None
 
 
+def tools_dir() -> Path:
+    """Where converters live: in the Python environment that holds the matching llama-cpp-python."""
+    env_dir = Path(sys.prefix) / "share" / "edgemed" / "tools"
+    try:
+        env_dir.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return cache_dir("tools")
+    return env_dir if os.access(env_dir, os.W_OK) else cache_dir("tools")
+
+
 def converter_dir() -> Path:
     """Folder holding ``convert_hf_to_gguf.py`` for the installed llama-cpp-python, fetched if needed."""
     ver = llama_cpp_version()
-    target = cache_dir("tools") / f"llama-cpp-python-{ver}"
+    target = tools_dir() / f"llama-cpp-python-{ver}"
     if (target / "convert_hf_to_gguf.py").is_file():
         return target
     log.info("fetching llama.cpp's converter from the llama-cpp-python %s sdist (once)", ver)
@@ -104,4 +116,8 @@ def _run_converter(args: list[str], check: bool) -> str:
 
 def remove_cached_converter() -> None:
     """Drop the cached converter (e.g. after upgrading llama-cpp-python by hand)."""
-    shutil.rmtree(cache_dir("tools") / f"llama-cpp-python-{llama_cpp_version()}", ignore_errors=True)
+    shutil.rmtree(tools_dir() / f"llama-cpp-python-{llama_cpp_version()}", ignore_errors=True)
+
+
+if __name__ == "__main__":  # `python -m edgemed.export.converter`: fetch it now (make install does)
+    print(converter_dir())
