@@ -1,4 +1,4 @@
-"""End to end on the default model (SmolLM2-135M): every format builds, loads in its runtime,
+"""End to end on the default model (SmolLM2-135M): each format builds, loads in its runtime,
 passes parity at its thresholds, the manifest matches the files, and a re-run rebuilds nothing.
 
 Built once per module (one f32 conversion for all GGUF quants, one fp32 ONNX export for int8/int4)
@@ -17,34 +17,52 @@ from edgemed.export import stage
 from edgemed.export.config import DEFAULT_THRESHOLDS, ExportConfig
 from edgemed.export.manifest import QUANTS, artifact_bytes, artifact_digest, load_manifest
 
+# The builds the acceptance criteria name run in the default suite; the other quants (slower to
+# check, further from fp32 on this 576-wide model) run in the slow suite.
+CORE_BUILDS = ["gguf:f16", "gguf:q8_0", "gguf:q4_k_m", "onnx:fp32", "onnx:int8"]
 ALL_BUILDS = [f"{fmt}:{q}" for fmt, quants in QUANTS.items() for q in quants]
 
 
-@pytest.fixture(scope="module")
-def export(tmp_path_factory):
-    root = tmp_path_factory.mktemp("export")
+def build(root: Path, builds: list[str]):
     target = root / "test-target.toml"
-    lines = ['name = "test-cpu"', f"builds = {ALL_BUILDS!r}".replace("'", '"'),
+    lines = ['name = "test-cpu"', f"builds = {builds!r}".replace("'", '"'),
              "[runtime.gguf]", "n_threads = 2", "n_gpu_layers = 0", "[runtime.onnx]",
              'execution_provider = "CPUExecutionProvider"']
     target.write_text("\n".join(lines) + "\n")
     config = ExportConfig(model="default", out=str(root / "out"), target=str(target))
-    manifest = stage.run(config)
-    return config, manifest
+    return config, stage.run(config)
 
 
-def test_every_format_builds_and_passes(export):
-    _, manifest = export
-    assert [a.name for a in manifest.artifacts] == [b.replace(":", "-") for b in ALL_BUILDS]
+@pytest.fixture(scope="module")
+def export(tmp_path_factory):
+    return build(tmp_path_factory.mktemp("export"), CORE_BUILDS)
+
+
+def assert_all_pass(manifest, builds):
+    assert [a.name for a in manifest.artifacts] == [b.replace(":", "-") for b in builds]
     for a in manifest.artifacts:
         assert a.status == "passed", (a.name, a.parity)
         assert a.parity.passed and a.parity.tokenizer_equal and a.parity.n_prompts == 8
         assert a.parity.thresholds == DEFAULT_THRESHOLDS[a.quant]
+
+
+def test_core_formats_build_and_pass(export):
+    _, manifest = export
+    assert_all_pass(manifest, CORE_BUILDS)
     fp = {a.quant: a.parity for a in manifest.artifacts}
     # fp32 ONNX and f16 GGUF are near-exact; the 4-bit builds are measurably further away.
     assert fp["fp32"].top1_agreement >= 0.99 and fp["fp32"].kl_mean < 1e-3
     assert fp["q8_0"].top1_agreement >= 0.95  # the issue's acceptance bound, stated here too
-    assert fp["f16"].kl_mean < fp["q8_0"].kl_mean < fp["q4_0"].kl_mean
+    assert fp["f16"].kl_mean < fp["q8_0"].kl_mean < fp["q4_k_m"].kl_mean
+
+
+@pytest.mark.slow
+def test_every_format_builds_and_passes(tmp_path):
+    _, manifest = build(tmp_path, ALL_BUILDS)
+    assert_all_pass(manifest, ALL_BUILDS)
+    fp = {a.quant: a.parity for a in manifest.artifacts}
+    assert fp["q8_0"].kl_mean < fp["q4_k_m"].kl_mean and fp["q8_0"].kl_mean < fp["q4_0"].kl_mean
+    assert_onnx_generates(manifest.artifact("onnx-int4").abspath)
 
 
 def test_manifest_matches_files(export):
@@ -93,19 +111,22 @@ def test_gguf_chat_uses_template_and_stops_at_eos(export):
     assert len(text.split()) > 5 and "<|im_" not in text and "\nuser" not in text
 
 
-def test_onnx_loads_with_optimum(export):
+def assert_onnx_generates(folder: Path) -> None:
     from optimum.onnxruntime import ORTModelForCausalLM
     from transformers import AutoTokenizer
 
+    model = ORTModelForCausalLM.from_pretrained(folder)
+    tok = AutoTokenizer.from_pretrained(folder)
+    ids = tok.apply_chat_template([{"role": "user", "content": "Is 150/95 high?"}],
+                                  add_generation_prompt=True, return_tensors="pt")
+    out = model.generate(ids, max_new_tokens=4, do_sample=False)
+    assert out.shape[1] == ids.shape[1] + 4 and model.use_cache
+
+
+def test_onnx_loads_with_optimum(export):
     _, manifest = export
-    for name in ("onnx-int8", "onnx-int4"):
-        folder = manifest.artifact(name).abspath
-        model = ORTModelForCausalLM.from_pretrained(folder)
-        tok = AutoTokenizer.from_pretrained(folder)
-        ids = tok.apply_chat_template([{"role": "user", "content": "Is 150/95 high?"}],
-                                      add_generation_prompt=True, return_tensors="pt")
-        out = model.generate(ids, max_new_tokens=4, do_sample=False)
-        assert out.shape[1] == ids.shape[1] + 4 and model.use_cache
+    for name in ("onnx-fp32", "onnx-int8"):
+        assert_onnx_generates(manifest.artifact(name).abspath)
 
 
 def test_rerun_skips_everything(export):
