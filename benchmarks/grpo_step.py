@@ -45,7 +45,8 @@ LEARN_RECORD = {
 def breakdown(steps: int, workdir: Path) -> dict:
     cfg = load_train_config("smollm2_heart_grpo_cpu", {
         "grpo.max_steps": steps, "grpo.save_steps": 10_000, "output_dir": str(workdir / "breakdown"),
-        "resume": False})
+        # A fresh judge cache: cached verdicts from an earlier run would hide the judge's cost.
+        "judge.cache_path": str(workdir / "judge-cache.sqlite"), "resume": False})
     summary = train(cfg)
     rows = read_training_log(Path(summary.log_path))
     per_step = [{"step": r["step"], "step_s": r.get(STEP), "generation_s": r.get(GEN),
@@ -91,8 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--breakdown-steps", type=int, default=3)
     parser.add_argument("--learn-steps", type=int, default=24)
     parser.add_argument("--window", type=int, default=6, help="steps averaged at each end")
-    parser.add_argument("--learn-lr", type=float, default=1e-3)
-    parser.add_argument("--learn-tokens", type=int, default=48)
+    parser.add_argument("--learn-lr", type=float, default=3e-4)
+    parser.add_argument("--learn-tokens", type=int, default=40)
     parser.add_argument("--skip-learning", action="store_true")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "grpo_step.json"))
     args = parser.parse_args(argv)
