@@ -16,7 +16,6 @@ from edgemed.train.configfile import load_train_config
 from edgemed.train.recipe import LOG_FILE, MANIFEST, train
 from edgemed.train.trainlog import read_training_log
 
-pytestmark = pytest.mark.slow
 
 TINY = {
     "grpo.max_steps": 2, "grpo.num_generations": 2, "grpo.per_device_train_batch_size": 2,
