@@ -30,6 +30,21 @@ _SCHEMA = """CREATE TABLE IF NOT EXISTS verdicts (
     explanation TEXT NOT NULL, raw TEXT NOT NULL, created REAL NOT NULL)"""
 
 
+def _set_up(conn: sqlite3.Connection, attempts: int = 50) -> None:
+    """WAL mode + schema. Switching the journal mode answers "database is locked" at once, without
+    waiting on the busy timeout, while another process is doing the same: retry it briefly."""
+    for attempt in range(attempts):
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute(_SCHEMA)
+
+
 def verdict_key(fingerprint: str, conversation: list[dict[str, str]], payload: object) -> str:
     """Stable key of one verdict; ``payload`` is what is judged (a criterion and its points).
 
@@ -72,9 +87,7 @@ class VerdictCache:
             try:
                 conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None,
                                        check_same_thread=False)
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")
-                conn.execute(_SCHEMA)
+                _set_up(conn)
             except sqlite3.Error as e:
                 raise ConfigError(f"judge.cache_path {self.path}: not a usable sqlite file ({e})") from e
             self._conn, self._pid = conn, os.getpid()
