@@ -72,7 +72,6 @@ def fingerprint_tree(path: Path) -> str | None:
 def plan(cfg: PipelineConfig) -> list[StagePlan]:
     """Build and check every stage's config (no model is loaded here)."""
     from edgemed.bench.config import load_config as load_bench_config
-    from edgemed.export.config import ExportConfig
     from edgemed.train.configfile import load_train_config
 
     root = cfg.root
@@ -99,7 +98,7 @@ def plan(cfg: PipelineConfig) -> list[StagePlan]:
 
         plans.append(StagePlan("merge", {"dtype": cfg.merge_dtype}, run_merge,
                                lambda: fingerprint_tree(root / "merge")))
-    exports = export_configs(cfg, ExportConfig)
+    exports = export_configs(cfg)
     manifests = []
     if "export" in cfg.stages:
         def run_export(force: bool) -> str:
@@ -132,14 +131,16 @@ def plan(cfg: PipelineConfig) -> list[StagePlan]:
     return plans
 
 
-def export_configs(cfg: PipelineConfig, export_config_cls) -> dict[str, Any]:
+def export_configs(cfg: PipelineConfig) -> dict[str, Any]:
     """The trained model's export (after merge) and, optionally, the base model's, same builds."""
+    from edgemed.export.config import ExportConfig
+
     root = cfg.root
     out: dict[str, Any] = {}
     if cfg.export_base or "merge" not in cfg.stages:
-        out["base"] = export_config_cls(**{**cfg.export, "model": cfg.model, "out": str(root / "export" / "base")})
+        out["base"] = ExportConfig(**{**cfg.export, "model": cfg.model, "out": str(root / "export" / "base")})
     if "merge" in cfg.stages:
-        out["trained"] = export_config_cls(**{**cfg.export, "model": str(root / "merge"),
+        out["trained"] = ExportConfig(**{**cfg.export, "model": str(root / "merge"),
                                               "out": str(root / "export" / "trained")})
     return out
 
