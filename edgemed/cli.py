@@ -69,6 +69,10 @@ def cli(verbose: bool) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; user errors become one line on stderr and exit code 2."""
+    from edgemed.runtimes.llamacpp import set_wait_policy
+
+    # Before torch, llama.cpp or onnxruntime load: OpenMP reads it once. Children inherit it.
+    set_wait_policy()
     try:
         cli.main(args=argv, prog_name="edgemed", standalone_mode=False)
     except EdgemedError as e:

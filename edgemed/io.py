@@ -15,6 +15,22 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 
+def absolute(path: str | os.PathLike) -> str:
+    """``path`` made absolute against the current working directory (``~`` expanded).
+
+    Paths from the command line and from configs are resolved here, where they enter, so that a
+    subprocess started in another folder (llama.cpp's converter runs in its own) and a manifest
+    read from elsewhere both find them.
+
+    >>> import os
+    >>> absolute("runs/x") == os.path.join(os.getcwd(), "runs", "x")
+    True
+    >>> absolute("/tmp/y")
+    '/tmp/y'
+    """
+    return os.path.abspath(os.path.expanduser(os.fspath(path)))
+
+
 def _current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -1,6 +1,6 @@
 """``edgemed export``: options → ExportConfig → ``stage.run`` → a summary table.
 
-    edgemed export --model default --target export/targets/cpu-x86-64.toml --out exports/smol
+    edgemed export --model default --target cpu-x86-64 --out exports/smol
     edgemed export --model runs/grpo/merged --formats gguf:q4_k_m,onnx:int8 --out exports/grpo
 """
 
@@ -15,7 +15,7 @@ from edgemed.export.config import ExportConfig
 @click.option("--model", default="default", show_default=True,
               help="Merged model folder, hub id, or 'default' (shipped SmolLM2-135M-Instruct).")
 @click.option("--target", default="cpu-x86-64", show_default=True,
-              help="Target profile: a name under export/targets/ or a .toml path.")
+              help="Target profile: a name under edgemed/configs/targets/ or a .toml path.")
 @click.option("--out", required=True, help="Output folder for artifacts and manifest.json.")
 @click.option("--formats", default=None, help="Override the profile's builds, e.g. gguf:q4_k_m,onnx:int8.")
 @click.option("--allow-degraded", is_flag=True, help="Exit 0 even if an artifact fails parity.")

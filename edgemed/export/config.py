@@ -1,6 +1,6 @@
 """What to build and how faithful it must be: ``ExportConfig`` and the device target profiles.
 
-A target profile (``export/targets/NAME.toml`` at the repo root) names the builds worth making for a
+A target profile (``edgemed/configs/targets/NAME.toml``, installed with the package) names the builds worth making for a
 class of device, the runtime settings the bench stage should use for them, and per-quant parity
 thresholds. The CLI's ``--formats`` overrides the profile's build list.
 """
@@ -14,8 +14,10 @@ from typing import Any, NamedTuple
 
 from edgemed.errors import ConfigError
 from edgemed.export.manifest import QUANTS
+from edgemed.io import absolute
 
-TARGETS_DIR = Path(__file__).resolve().parents[2] / "export" / "targets"
+# Shipped device profiles live inside the package, so a plain `pip install .` has them too.
+TARGETS_DIR = Path(__file__).resolve().parents[1] / "configs" / "targets"
 # top1_agreement and greedy_match_len_mean are lower bounds, kl_mean an upper bound.
 THRESHOLD_KEYS = ("top1_agreement", "kl_mean", "greedy_match_len_mean")
 # Defaults measured on SmolLM2-135M against its fp32 checkpoint, with headroom for larger models
@@ -103,7 +105,7 @@ class TargetProfile:
 
 
 def load_target(spec: str | Path) -> TargetProfile:
-    """Load a profile from a .toml path or a name under ``export/targets/``.
+    """Load a profile from a .toml path or a name under ``edgemed/configs/targets/``.
 
     >>> t = load_target("cpu-x86-64")
     >>> t.name, t.builds[0].name, t.runtime["gguf"]["n_gpu_layers"]
@@ -178,6 +180,12 @@ class ExportConfig:
         "help": "CPU threads for quantizing and for the parity runs (not the bench runtime hints)."})
     force: bool = field(default=False, metadata={
         "help": "Rebuild every artifact even when its inputs are unchanged."})
+
+    def __post_init__(self) -> None:
+        # Resolved where they enter: the GGUF converter runs in its own folder.
+        self.out = absolute(self.out)
+        if self.model != "default" and Path(self.model).expanduser().exists():
+            self.model = absolute(self.model)
 
     def profile(self) -> TargetProfile:
         return load_target(self.target)

@@ -22,7 +22,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from edgemed.errors import ConfigError, EdgemedError
-from edgemed.io import cache_dir
+from edgemed.io import absolute, cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,8 @@ def supported_architectures() -> frozenset[str]:
 
 def convert(model_dir: Path, outfile: Path, outtype: str = "f32") -> None:
     """Run ``convert_hf_to_gguf.py`` on a HF folder; its errors become one-line EdgemedErrors."""
-    _run_converter([str(model_dir), "--outtype", outtype, "--outfile", str(outfile)], check=True)
+    # The converter runs with cwd=its own folder: relative paths would resolve there.
+    _run_converter([absolute(model_dir), "--outtype", outtype, "--outfile", absolute(outfile)], check=True)
 
 
 def _run_converter(args: list[str], check: bool) -> str:

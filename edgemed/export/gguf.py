@@ -44,8 +44,9 @@ def quantize(src: Path, dst: Path, quant: str, threads: int = 2) -> None:
 
     if quant not in FTYPES:
         raise ConfigError(f"unknown gguf quant {quant!r} (known: {', '.join(FTYPES)})")
-    import llama_cpp
+    from edgemed.runtimes.llamacpp import import_llama_cpp
 
+    llama_cpp = import_llama_cpp()
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = getattr(llama_cpp, FTYPES[quant])
     params.nthread = threads

@@ -186,11 +186,11 @@ class LlamaCppRuntime:
     """A GGUF in llama.cpp through llama-cpp-python (CPU)."""
 
     def __init__(self, path: Path, threads: int = 2, n_ctx: int = 512):
-        from llama_cpp import Llama
+        from edgemed.runtimes import llamacpp as runtime
 
         # logits_all: llama-cpp-python only keeps every position's logits (teacher forcing) then.
-        self.llm = Llama(model_path=str(path), n_ctx=n_ctx, n_batch=n_ctx, logits_all=True,
-                         n_threads=threads, n_gpu_layers=0, verbose=False)
+        self.llm = runtime.load(path, n_ctx=n_ctx, n_batch=n_ctx, logits_all=True, n_threads=threads,
+                                n_gpu_layers=0)
 
     def tokenize(self, text: str) -> list[int]:
         return self.llm.tokenize(text.encode("utf-8"), add_bos=True, special=True)

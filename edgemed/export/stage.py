@@ -1,6 +1,6 @@
 """The export stage: source model → GGUF / ONNX builds → parity → ``manifest.json``.
 
-    edgemed export --model default --target export/targets/cpu-x86-64.toml --out exports/smol
+    edgemed export --model default --target cpu-x86-64 --out exports/smol
 
 Reads top to bottom in the order it runs: load the config and target profile; resolve and check the
 source; then for each build either skip it (same inputs key, file present) or build it in a staging

@@ -66,12 +66,18 @@ class LocalJudgeServer:
             cmd += ["--n_threads", str(self.n_threads)]
         # A file, not a pipe: the server logs every request, and a full pipe would block it.
         self._log = tempfile.TemporaryFile(mode="w+", prefix="llama-server-", suffix=".log")
+        from edgemed.runtimes.llamacpp import set_wait_policy
+
+        set_wait_policy()  # the server shares the cores with its clients: no spinning threads
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self._log, text=True)
         deadline = time.monotonic() + self.start_timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise ConfigError(f"llama_cpp.server exited with code {self.proc.returncode}: "
-                                  f"{self.log_tail()}")
+                from edgemed.runtimes.llamacpp import describe_exit
+
+                tail = self.log_tail().strip().splitlines()[-1:] or ["no log"]
+                raise ConfigError(f"{describe_exit(self.proc.returncode, 'llama_cpp.server')}; "
+                                  f"last log line: {tail[0]}")
             try:
                 if httpx.get(f"{self.base_url}/models", timeout=1.0).status_code == 200:
                     return self

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from edgemed.errors import ConfigError
+from edgemed.io import absolute
 from edgemed.yamlconf import read_yaml_mapping
 
 STAGES = ("train", "merge", "export", "bench")
@@ -77,6 +78,7 @@ def load_pipeline_config(name_or_path: str = "pipeline_default", **overrides: An
         if key not in known:
             raise ConfigError(f"{path}: unknown key '{key}' (known: {', '.join(sorted(known))})")
     cfg = PipelineConfig(**raw)
+    cfg.runs_dir = absolute(cfg.runs_dir)  # stages and their subprocesses may run in other folders
     bad = [s for s in cfg.stages if s not in STAGES]
     if bad:
         raise ConfigError(f"{path}: stages: unknown stage '{bad[0]}' (known: {', '.join(STAGES)})")

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from edgemed.errors import ConfigError
+from edgemed.io import absolute
 from edgemed.yamlconf import read_yaml_mapping
 from edgemed.judges.config import JudgeConfig
 from edgemed.train.config import DTYPES, LOSS_TYPES, SCALE_REWARDS, VLLM_MODES, TrainConfig
@@ -68,6 +69,7 @@ def load_train_config(name_or_path: str | None = None, overrides: dict[str, Any]
     for key, value in (overrides or {}).items():
         set_dotted(cfg, key, value, "overrides")
     check_config(cfg, where)
+    cfg.output_dir = absolute(cfg.output_dir)  # resolved where it enters: checkpoints outlive the cwd
     return cfg
 
 

@@ -19,9 +19,11 @@ def edgemed_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "edgemed.cli", *args]
 
 
-def run_edgemed(*args: str, timeout: float = 900, env: dict | None = None) -> subprocess.CompletedProcess:
+def run_edgemed(*args: str, timeout: float = 900, env: dict | None = None,
+                cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """``edgemed ARGS`` as a user types it; ``cwd`` lets a test use relative paths from a fresh folder."""
     return subprocess.run(edgemed_cmd(*args), capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})})
+                          env={**os.environ, **(env or {})}, cwd=cwd)
 
 
 def run_until(args: list[str], ready: Callable[[], bool], timeout: float = 600) -> int:

@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from tests.pipeline.conftest import run_edgemed, run_until
+from tests.pipeline.conftest import TINY, run_edgemed, run_until
 
 
 def stage_times(root: Path) -> dict[str, str]:
@@ -15,9 +15,14 @@ def no_temp_files(root: Path) -> list[Path]:
     return [p for p in root.rglob("*") if ".tmp" in p.name]
 
 
-def test_tiny_pipeline_writes_report_skips_and_reruns(tmp_path, tiny_args):
-    root = tmp_path / "runs" / "tiny"
-    first = run_edgemed(*tiny_args)
+def test_tiny_pipeline_writes_report_skips_and_reruns(tmp_path):
+    # As a user runs it: from a fresh folder, with a RELATIVE runs dir (the converter, the bench
+    # workers and the judge all run elsewhere or in other processes).
+    cwd = tmp_path / "fresh-cwd"
+    cwd.mkdir()
+    tiny_args = ["run", "--config", str(TINY), "--runs-dir", "runs"]
+    root = cwd / "runs" / "tiny"
+    first = run_edgemed(*tiny_args, cwd=cwd)
     assert first.returncode == 0, first.stderr[-4000:]
     for rel in ("train/manifest.json", "train/adapter/adapter_config.json", "merge/config.json",
                 "export/trained/manifest.json", "bench/bench.json", "bench/report.md", "report.md"):
@@ -33,11 +38,11 @@ def test_tiny_pipeline_writes_report_skips_and_reruns(tmp_path, tiny_args):
 
     done = stage_times(root)
     assert set(done) == {"train", "merge", "export", "bench"}
-    again = run_edgemed(*tiny_args)
+    again = run_edgemed(*tiny_args, cwd=cwd)
     assert again.returncode == 0, again.stderr[-4000:]
     assert stage_times(root) == done, "an up-to-date stage ran again"
 
-    rerun = run_edgemed(*tiny_args, "--from", "bench")
+    rerun = run_edgemed(*tiny_args, "--from", "bench", cwd=cwd)
     assert rerun.returncode == 0, rerun.stderr[-4000:]
     after = stage_times(root)
     assert {s: after[s] for s in ("train", "merge", "export")} == {s: done[s] for s in ("train", "merge", "export")}

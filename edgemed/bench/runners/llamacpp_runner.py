@@ -19,13 +19,13 @@ class LlamaCppRunner(Runner):
     backend = "llama.cpp"
 
     def _load(self) -> None:
-        import llama_cpp
+        from edgemed.runtimes import llamacpp as runtime
 
+        llama_cpp = runtime.import_llama_cpp()
         self.offload = self.device_pref == "auto" and bool(llama_cpp.llama_supports_gpu_offload())
-        self.llm = llama_cpp.Llama(
-            model_path=self.target.path, n_ctx=N_CTX, n_batch=512, n_threads=self.threads,
-            n_threads_batch=self.threads, n_gpu_layers=self.n_gpu_layers if self.offload else 0,
-            seed=0, verbose=False)
+        self.llm = runtime.load(self.target.path, n_ctx=N_CTX, n_batch=512, n_threads=self.threads,
+                                n_threads_batch=self.threads,
+                                n_gpu_layers=self.n_gpu_layers if self.offload else 0, seed=0)
         self.version = llama_cpp.__version__
 
     @property

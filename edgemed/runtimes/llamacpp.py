@@ -1,0 +1,134 @@
+"""llama.cpp through llama-cpp-python: the one place that imports it, loads GGUFs and explains crashes.
+
+Two machine-level hazards are handled here, once, for every user (parity, bench, judge, server):
+
+- **CPU features.** llama.cpp compiled with ``-march=native`` on a VM that *advertises* AMX or
+  AVX-512 without being able to execute them dies with SIGILL on the first decode. ``make install``
+  builds it portably (``scripts/install_llama_cpp.sh``: x86-64-v3, no AVX-512, no AMX) and records
+  the build in ``llama_cpp/lib/edgemed_build.json``; :func:`build_info` reads it. When a build of
+  unknown provenance is loaded, the CPU "extra buffer types" (the AMX repacking path) are turned off.
+- **Shared cores.** OpenMP worker threads spin-wait by default; a second busy process on a 2-core
+  machine then slows decode 20×. :func:`set_wait_policy` makes the policy deliberate (see docs/bench.md).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+# OpenMP reads OMP_WAIT_POLICY once, when the library loads: set it before the first import.
+DEFAULT_WAIT_POLICY = "PASSIVE"
+
+
+def set_wait_policy(policy: str | None = None) -> str:
+    """Set ``OMP_WAIT_POLICY`` for this process and its children unless the user already chose one.
+
+    PASSIVE: idle OpenMP threads sleep instead of spinning, so a judge, a trainer and a bench worker
+    sharing two cores do not starve each other (measured cost on an idle machine: docs/bench.md).
+
+    >>> import os
+    >>> os.environ["OMP_WAIT_POLICY"] = "ACTIVE"; set_wait_policy()
+    'ACTIVE'
+    """
+    return os.environ.setdefault("OMP_WAIT_POLICY", policy or DEFAULT_WAIT_POLICY)
+
+
+def import_llama_cpp():
+    """``import llama_cpp`` with the wait policy set first; a clear line when it is missing."""
+    set_wait_policy()
+    try:
+        import llama_cpp
+    except ImportError as e:
+        from edgemed.errors import ConfigError
+
+        raise ConfigError(f"llama.cpp runtime unavailable ({e}); install it with `make install` "
+                          "(builds llama-cpp-python==0.3.36 portably)") from None
+    return llama_cpp
+
+
+@cache
+def build_info() -> dict[str, Any] | None:
+    """How the installed llama-cpp-python was built (``None``: not by edgemed's installer)."""
+    llama_cpp = import_llama_cpp()
+    path = Path(llama_cpp.__file__).parent / "lib" / "edgemed_build.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def library_files() -> list[Path]:
+    """The native libraries of the installed llama-cpp-python (ggml CPU backend included)."""
+    llama_cpp = import_llama_cpp()
+    found = {p.resolve() for p in (Path(llama_cpp.__file__).parent / "lib").glob("*.so*") if p.is_file()}
+    return sorted(found)  # symlinks (libfoo.so → libfoo.so.0.1) resolved: each library once
+
+
+def load(path: str | Path, **params: Any):
+    """``llama_cpp.Llama(model_path=path, **params)``, guarded against CPU features a VM cannot run."""
+    llama_cpp = import_llama_cpp()
+    params.setdefault("verbose", False)
+    if build_info() is not None:
+        return llama_cpp.Llama(model_path=str(path), **params)
+    # A build of unknown provenance (maybe -march=native): load without the CPU "extra buffer types",
+    # the repacking path where AMX kernels live (they crashed with SIGILL on VMs advertising AMX).
+    # llama-cpp-python 0.3.36 has no keyword for it, so the model defaults are adjusted while loading.
+    import llama_cpp.llama_cpp as capi
+
+    original = capi.llama_model_default_params
+
+    def without_extra_bufts():
+        model_params = original()
+        model_params.use_extra_bufts = False
+        return model_params
+
+    capi.llama_model_default_params = without_extra_bufts
+    try:
+        return llama_cpp.Llama(model_path=str(path), **params)
+    finally:
+        capi.llama_model_default_params = original
+
+
+def run_child(cmd: list[str], what: str, **kwargs: Any) -> None:
+    """Run a child process (a bench worker, a parity probe); a failure becomes one EdgemedError line."""
+    import subprocess
+
+    from edgemed.errors import EdgemedError
+
+    proc = subprocess.run(cmd, **kwargs)
+    if proc.returncode != 0:
+        hint = "its traceback is above" if proc.returncode > 0 else "no traceback: a native crash"
+        raise EdgemedError(f"{describe_exit(proc.returncode, what)} ({hint})")
+
+
+def describe_exit(returncode: int, what: str) -> str:
+    """One line for a child process that died: the signal, the likely cause, the fix.
+
+    >>> describe_exit(-4, "bench worker for base/gguf-q8_0")
+    'bench worker for base/gguf-q8_0 crashed with SIGILL (illegal instruction): the native runtime (llama.cpp, ONNX Runtime or torch) was built for CPU features this machine cannot execute, e.g. AMX or AVX-512 on a VM that advertises them; rebuild portably with `rm .venv/.installed && make install` (scripts/install_llama_cpp.sh)'
+    >>> describe_exit(3, "judge server")
+    'judge server failed with exit code 3'
+    """
+    if returncode >= 0:
+        return f"{what} failed with exit code {returncode}"
+    signum = -returncode
+    try:
+        name = signal.Signals(signum).name
+    except ValueError:
+        name = f"signal {signum}"
+    why = {
+        signal.SIGILL: " (illegal instruction): the native runtime (llama.cpp, ONNX Runtime or torch) was built "
+                       "for CPU features this machine cannot execute, e.g. AMX or AVX-512 on a VM that advertises "
+                       "them; rebuild portably with `rm .venv/.installed && make install` "
+                       "(scripts/install_llama_cpp.sh)",
+        signal.SIGKILL: " (killed): most often the kernel's out-of-memory killer; use a smaller build, fewer "
+                        "threads or a smaller context",
+        signal.SIGSEGV: " (segmentation fault) inside a native runtime: often a corrupt or truncated model file; "
+                        "re-export it and check its sha256 against the manifest",
+        signal.SIGBUS: " (bus error): a model file changed or was truncated while memory-mapped",
+    }.get(signum, "")
+    return f"{what} crashed with {name}{why}"

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Build (once) and install llama-cpp-python for ANY machine of this architecture, never for this
+# CPU only. There is no wheel on PyPI for Linux x86-64, so pip compiles the sdist; llama.cpp's
+# default is -march=native, which on a VM that advertises AMX or AVX-512 without being able to run
+# it gives a library that dies with SIGILL on the first decode. On x86-64 we therefore build with
+# GGML_NATIVE=OFF and name the instruction sets ourselves: x86-64-v3 (AVX2, FMA, F16C, BMI2) when
+# this CPU has AVX2, the SSE baseline otherwise; no AVX-512, no AMX. Other architectures keep
+# llama.cpp's defaults. The wheel is cached per version and flag set (pip's own wheel cache is keyed
+# by the sdist alone and would hand back a native build made with other flags).
+#
+#   usage: scripts/install_llama_cpp.sh PYTHON [VERSION]
+set -euo pipefail
+PY=${1:?usage: install_llama_cpp.sh PYTHON [VERSION]}
+VER=${2:-0.3.36}
+
+if [ "$(uname -m)" = "x86_64" ]; then
+    if grep -qw avx2 /proc/cpuinfo 2>/dev/null; then
+        FLAGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON"
+        FLAVOUR=x86-64-v3
+    else
+        FLAGS="-DGGML_NATIVE=OFF -DGGML_AVX=OFF -DGGML_AVX2=OFF -DGGML_FMA=OFF -DGGML_F16C=OFF"
+        FLAVOUR=x86-64-sse
+    fi
+    FLAGS="$FLAGS -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF"
+else
+    FLAGS=""
+    FLAVOUR="$(uname -m)-default"
+fi
+
+WHEELS="${EDGEMED_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/edgemed/wheels}/llama_cpp_python-$VER-$FLAVOUR"
+if ! ls "$WHEELS"/llama_cpp_python-"$VER"-*.whl >/dev/null 2>&1; then
+    echo "building llama-cpp-python $VER for $FLAVOUR (about 10 min on 2 cores): CMAKE_ARGS=$FLAGS"
+    mkdir -p "$WHEELS.partial"
+    CMAKE_ARGS="$FLAGS" CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-2}" \
+        "$PY" -m pip wheel --no-deps --no-cache-dir --no-binary llama-cpp-python \
+        -w "$WHEELS.partial" "llama-cpp-python==$VER"
+    rm -rf "$WHEELS" && mv "$WHEELS.partial" "$WHEELS"
+fi
+"$PY" -m pip install -q --force-reinstall --no-deps "$WHEELS"/llama_cpp_python-"$VER"-*.whl
+# Record how this build was made; edgemed reads it to explain a crash and the tests check it.
+"$PY" - "$FLAVOUR" "$FLAGS" <<'PYEOF'
+import importlib.util, json, pathlib, sys
+# find_spec locates the package without importing it (its dependencies come with edgemed's install).
+lib = pathlib.Path(importlib.util.find_spec("llama_cpp").origin).parent / "lib"
+(lib / "edgemed_build.json").write_text(json.dumps({"flavour": sys.argv[1], "cmake_args": sys.argv[2]}) + "\n")
+print(f"llama-cpp-python installed from a {sys.argv[1]} build ({lib})")
+PYEOF
