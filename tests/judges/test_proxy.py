@@ -1,18 +1,22 @@
-"""The offline proxy judge: held-out accuracy, polarity, negation, empty answers, fingerprints."""
+"""The offline proxy judge: cross-validated figures on its tuning cases, polarity, negation, empty answers,
+fingerprints."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from edgemed.data.schema import RubricItem
-from edgemed.judges.proxy import ProxyJudge, case_features
-from edgemed.judges.proxy_calibration import fit_logistic, load_calibration
-from edgemed.judges.proxy_cases import load_cases
-from edgemed.judges.proxy_eval import confusion
-from edgemed.judges.proxy_features import FEATURES
+from edgemed.judges.proxy import PROXY_VERSION, ProxyJudge
+from edgemed.judges.proxy.calibration import load_calibration
+from edgemed.judges.proxy.features import FEATURES
+from edgemed.judges.proxy.tuning import (case_features, confusion, cross_validated_met, fit_cases,
+                                         grouped_folds, load_cases, training_mask)
+
+RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "proxy_accuracy.json"
 
 CHEST_PAIN = "I've had crushing chest pain for 20 minutes and I'm sweating. What should I do?"
 CALL_911 = RubricItem("Advises calling emergency services (911) immediately.", 10)
@@ -32,25 +36,50 @@ def judge() -> ProxyJudge:
     return ProxyJudge()
 
 
-def test_heldout_accuracy_at_least_085(judge):
-    cases = load_cases(split="heldout")
+@pytest.fixture(scope="module")
+def tune(judge):
+    """All 540 labelled cases (every one is tuning data) and their features, computed once."""
+    cases = load_cases()
     x, absent = case_features(cases, judge.encoder)
-    p = judge.calibration.probability(x)
-    met = np.where(absent, 1 - p, p)
-    result = confusion(met >= 0.5, [c["met"] for c in cases])
-    assert result["n"] >= 150
-    assert result["accuracy"] >= 0.85, result
+    return cases, x, absent
 
 
-def test_shipped_calibration_is_the_fit_on_tune(judge):
+def test_cross_validated_figures_on_tune(tune):
+    # Floors a little under the figures in benchmarks/results/proxy_accuracy.json: these are
+    # tune-set figures (cross-validated by scenario), not held-out ones.
+    cases, x, absent = tune
+    r = confusion(cross_validated_met(x, absent, cases) >= 0.5, [c["met"] for c in cases])
+    assert r["n"] == 540
+    assert r["balanced_accuracy"] >= 0.83, r
+    assert r["recall_met"] >= 0.82, r  # the v1 recipe, unweighted, recalled 0.71 here
+
+
+def test_folds_never_share_a_scenario_or_a_response():
+    cases = load_cases()
+    folds = grouped_folds(cases)
+    for fold in range(folds.max() + 1):
+        train = training_mask(cases, folds, fold)
+        val = [c for c, f in zip(cases, folds) if f == fold]
+        trained = [c for c, t in zip(cases, train) if t]
+        assert {c["id"].split("-")[0] for c in val}.isdisjoint(c["id"].split("-")[0] for c in trained)
+        assert {c["response"] for c in val}.isdisjoint(c["response"] for c in trained)
+        assert len(trained) > 0.7 * (len(cases) - len(val))
+
+
+def test_shipped_calibration_is_the_fit_on_all_tune_cases(tune):
     # Guards against a stale asset: features or cases changed without a refit.
-    cases = load_cases(split="tune")
-    x, absent = case_features(cases, judge.encoder)
-    met = np.array([c["met"] for c in cases], dtype=float)
-    refit = fit_logistic(x, np.where(absent, 1 - met, met), FEATURES)
+    cases, x, absent = tune
+    refit = fit_cases(x, absent, cases)
     shipped = load_calibration()
     np.testing.assert_allclose(refit.weights, shipped.weights, atol=1e-3)
     assert refit.bias == pytest.approx(shipped.bias, abs=1e-3)
+
+
+def test_benchmark_results_are_for_this_version():
+    report = json.loads(RESULTS.read_text())
+    assert report["proxy_version"] == PROXY_VERSION, "rerun python benchmarks/proxy_accuracy.py"
+    assert report["evaluation"].startswith("tune, cross-validated")
+    assert "held" not in json.dumps(report["results"]).lower()
 
 
 def test_right_answer_meets_positive_and_avoids_pitfall(judge):

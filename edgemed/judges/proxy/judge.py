@@ -2,14 +2,16 @@
 
 It is a proxy. It checks whether a response states what a criterion asks for (semantic match,
 negation, numbers, content words), not whether the medicine is right; every report that uses it
-must say so. Accuracy on held-out labelled heart cases is in docs/proxy_judge.md.
+must say so. Its figures (cross-validated on its own tuning cases) are in docs/proxy_judge.md; its
+accuracy on independent cases is what ``edgemed judge eval`` reports (docs/judges.md).
 
 How one criterion is graded:
 1. the criterion is reduced to its claim ("Advises calling 911" → "calling 911"); omission-phrased
    pitfalls ("Fails to advise ...") are met when the claim is absent;
-2. the response is split into sentences; claim, question and sentences are encoded in one batch;
-3. six features (proxy_features.py) → calibrated probability that the claim is made
-   (proxy_calibration.py, fitted on the tune split);
+2. the response is split into sentences; claim, question, sentences and single content words are
+   encoded in one batch;
+3. features (features.py) → calibrated probability that the claim is made (calibration.py,
+   fitted on the tuning cases by tuning.py, which grading never imports);
 4. ``met`` is that probability (or 1 − it for omission phrasing): continuous, for rewards.
 """
 
@@ -22,12 +24,12 @@ import numpy as np
 
 from edgemed.data.schema import RubricItem
 from edgemed.judges.base import Judgement
-from edgemed.judges.proxy_calibration import Calibration, load_calibration
-from edgemed.judges.proxy_encoder import ENCODER_NAME, SentenceEncoder
-from edgemed.judges.proxy_features import FEATURES, Evidence, claim_evidence
-from edgemed.judges.proxy_text import parse_criterion, split_sentences
+from edgemed.judges.proxy.calibration import Calibration, load_calibration
+from edgemed.judges.proxy.encoder import ENCODER_NAME, SentenceEncoder
+from edgemed.judges.proxy.features import Evidence, ResponseView, claim_evidence, words_to_encode
+from edgemed.judges.proxy.text import parse_criterion, split_sentences
 
-PROXY_VERSION = "1"  # bump when text rules or features change: cached verdicts then miss
+PROXY_VERSION = "2"  # bump when text rules, features or calibration recipe change: cached verdicts then miss
 
 
 class ProxyJudge:
@@ -84,33 +86,26 @@ def split_conversation(conversation: list[dict[str, str]]) -> tuple[str, str]:
     return question, response
 
 
+def evidence_texts(question: str, response: str, criteria: Sequence[str]) -> tuple[list[str], int, int]:
+    """Everything :func:`grade_evidence` encodes, in order: claims, question, response sentences,
+    then single words; with the number of claims and of sentences."""
+    claims = [parse_criterion(c).text for c in criteria]
+    sentences = split_sentences(response) or [response.strip()]
+    words = list(dict.fromkeys(w for claim in claims for w in words_to_encode(claim, question, sentences)))
+    return claims + [question] + sentences + words, len(claims), len(sentences)
+
+
 def grade_evidence(encoder: SentenceEncoder, question: str, response: str,
                    criteria: Sequence[str]) -> list[Evidence]:
     """Features for every criterion against one response, with a single encoder batch."""
-    claims = [parse_criterion(c).text for c in criteria]
-    sentences = split_sentences(response) or [response.strip()]
-    vecs = encoder.encode(claims + [question] + sentences)
-    claim_vecs, question_vec, sentence_vecs = vecs[:len(claims)], vecs[len(claims)], vecs[len(claims) + 1:]
-    return [claim_evidence(claim, question, sentences, cv, question_vec, sentence_vecs)
+    texts, n, m = evidence_texts(question, response, criteria)
+    vecs = encoder.encode(texts)
+    claims, sentences, words = texts[:n], texts[n + 1:n + 1 + m], texts[n + 1 + m:]
+    claim_vecs, question_vec, sentence_vecs = vecs[:n], vecs[n], vecs[n + 1:n + 1 + m]
+    word_vecs = dict(zip(words, vecs[n + 1 + m:]))
+    view = ResponseView.of(sentences, sentence_vecs, word_vecs)
+    return [claim_evidence(claim, question, view, cv, question_vec, word_vecs)
             for claim, cv in zip(claims, claim_vecs)]
-
-
-def case_features(cases: Sequence[dict], encoder: SentenceEncoder | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Feature matrix and omission-phrasing flags for labelled cases (calibration and benchmarks).
-
-    Cases sharing a question and response are graded together, as ``grade`` would.
-    """
-    encoder = encoder or SentenceEncoder.shared()
-    groups: dict[tuple[str, str], list[int]] = {}
-    for i, c in enumerate(cases):
-        groups.setdefault((c["question"], c["response"]), []).append(i)
-    rows = np.zeros((len(cases), len(FEATURES)))
-    for (question, response), idx in groups.items():
-        evidence = grade_evidence(encoder, question, response, [cases[i]["criterion"] for i in idx])
-        for i, ev in zip(idx, evidence):
-            rows[i] = ev.values
-    absent = np.array([parse_criterion(c["criterion"]).absent_is_met for c in cases], dtype=bool)
-    return rows, absent
 
 
 def _explain(ev: Evidence, p_claim: float, absent_is_met: bool) -> str:

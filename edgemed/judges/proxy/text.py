@@ -28,12 +28,31 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(]?[A-Z0-9])|(?<=;)\s+")
 _CLAUSE = re.compile(r"(?<=,)\s+(?=(?:but|so|unless|because|though|although|whereas)\b)", re.I)
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?(?:-[a-z0-9]+)*")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
-# Cues that reverse or deny what a sentence asserts. "avoid"/"stop" count because "avoid X"
-# contradicts "take X" as surely as "don't take X" does.
+# Every cue below is a general device of English, never a word taken from a labelled case (the
+# cases are tuning data; rules copied from their wording fit the cases and nothing else).
+# tests/judges/test_proxy_cases.py checks that removed case-specific words ("outdated") stay out.
+#
+# Negation cues: words that reverse or deny what follows them.
+NEGATION_CUES = (
+    # closed-class negators and negated auxiliaries/modals
+    "not", "no", "never", "none", "neither", "nor", "nothing", "cannot", "no longer",
+    "can't", "won't", "don't", "doesn't", "didn't", "isn't", "aren't", "shouldn't", "wouldn't",
+    "mustn't",
+    # substitution connectives: their complement is the rejected option ("call 911 rather than
+    # driving" denies driving). Generic connectives, not topic words, so they stay although each
+    # occurs in only one labelled answer; without them "X rather than Y" reads as advising Y.
+    "rather than", "instead of",
+    # negative-implicative verbs: "avoid X" / "stop X" / "refrain from X" deny X as surely as
+    # "don't X" does (matched with any inflection: avoiding, stopped, ...)
+    "avoid", "stop", "refrain",
+    # morphological negations of the necessity/utility predicates below (un-necessary,
+    # need-less, contra-indicated)
+    "unnecessary", "needless", "contraindicated",
+)
+_INFLECTED_CUES = ("avoid", "stop", "refrain")  # the verbs above, matched with their suffixes
 _NEGATION = re.compile(
-    r"\b(not|no|never|none|neither|nor|cannot|can't|won't|don't|doesn't|didn't|isn't|"
-    r"aren't|shouldn't|wouldn't|mustn't|avoid\w*|stop\w*|unnecessary|needless|nothing|"
-    r"no longer|rather than|instead of|contraindicated|refrain\w*)\b|n't\b", re.I)
+    r"\b(" + "|".join(re.escape(c) + (r"\w*" if c in _INFLECTED_CUES else "") for c in NEGATION_CUES)
+    + r")\b|n't\b", re.I)
 _STOP = frozenset("""
 a about above after again against all also am an and any are as at be because been before being
 below between both but by can could did do does doing down during each few for from further had has
@@ -148,10 +167,13 @@ def stems_found(wanted: set[str], have: set[str]) -> int:
 _SCOPE_BREAK = frozenset({",", ";", ":", ".", "!", "?", "but", "unless", "because", "so", "although", "though",
                           "whereas", "if", "until", "while", "since"})
 _SCOPE_WORDS = 6
-# "X is not needed" / "X doesn't help" deny X itself, although the cue comes after it.
-_PREDICATES = frozenset("""necessary needed required recommended indicated useful helpful help helps
+# "X is not needed" / "X doesn't help" deny X itself, although the cue comes after it. The
+# predicates are the generic words of necessity and usefulness, not of any topic.
+PREDICATES = frozenset("""necessary needed required recommended indicated useful helpful help helps
 matter matters important advised point reason need needs work works apply applies effective""".split())
-_DENYING_WORDS = frozenset({"unnecessary", "needless", "pointless", "useless", "outdated"})
+# Adjectives that deny a predicate on their own ("X is unnecessary"): the morphological negations
+# of PREDICATES above. (An earlier list also had "outdated", copied from one labelled case.)
+DENYING_WORDS = frozenset({"unnecessary", "needless", "pointless", "useless"})
 _TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?(?:-[a-z0-9]+)*|[,;:]|[.!?](?=\s|$)")
 
 
@@ -171,6 +193,21 @@ def stem_polarity(text: str) -> dict[str, bool]:
     True
     >>> stem_polarity("There's no need to avoid ibuprofen.")["ibuprofen"]
     False
+    >>> stem_polarity("Call 911 rather than driving yourself.")
+    {'call': False, 'driv': True, 'yourself': True}
+    """
+    out: dict[str, bool] = {}
+    for word, negative in word_polarity(text).items():
+        out.setdefault(stem(word), negative)
+    return out
+
+
+def word_polarity(text: str) -> dict[str, bool]:
+    """Content words (as written, lower-cased) mapped to whether a negation cue governs their
+    first occurrence; :func:`stem_polarity` explains the scope rules.
+
+    >>> word_polarity("Don't take ibuprofen, but call your doctor.")
+    {'take': True, 'ibuprofen': True, 'call': False, 'doctor': False}
     """
     out: dict[str, bool] = {}
     for clause in _clauses(text):
@@ -183,15 +220,26 @@ def stem_polarity(text: str) -> dict[str, bool]:
             if tok in _STOP or tok.isdigit() or len(tok) < 2:
                 continue
             negative = i < subject_end or (left > 0 and flips % 2 == 1)
-            out.setdefault(stem(tok), negative)
+            out.setdefault(tok, negative)
             left = max(left - 1, 0)
             flips = flips if left else 0
     return out
 
 
+_MULTIWORD_CUES = frozenset(c for c in NEGATION_CUES if " " in c)
+
+
 def _clauses(text: str) -> list[list[str]]:
+    """Lower-cased tokens per clause; a two-word cue ("rather than") becomes one token."""
+    tokens = _TOKEN.findall(text.lower().replace("\u2019", "'"))
+    merged: list[str] = []
+    for tok in tokens:
+        if merged and f"{merged[-1]} {tok}" in _MULTIWORD_CUES:
+            merged[-1] = f"{merged[-1]} {tok}"
+        else:
+            merged.append(tok)
     clauses, cur = [], []
-    for tok in _TOKEN.findall(text.lower().replace("\u2019", "'")):
+    for tok in merged:
         if tok in _SCOPE_BREAK:
             if cur:
                 clauses.append(cur)
@@ -208,8 +256,8 @@ def _is_cue(tok: str) -> bool:
 def _denied_subject_end(clause: list[str]) -> int:
     """Index of a cue that denies the predicate (so every word before it is negated), else 0."""
     for i, tok in enumerate(clause):
-        if tok in _DENYING_WORDS or (_is_cue(tok) and i > 0 and clause[i - 1] == "be"):
+        if tok in DENYING_WORDS or (_is_cue(tok) and i > 0 and clause[i - 1] == "be"):
             return i
-        if _is_cue(tok) and any(t in _PREDICATES for t in clause[i + 1:i + 4]):
+        if _is_cue(tok) and any(t in PREDICATES for t in clause[i + 1:i + 4]):
             return i
     return 0
