@@ -10,7 +10,7 @@ import click
                "--suite smoke --out runs/smol/bench")
 @click.option("--manifest", "manifests", multiple=True,
               help="manifest.json (or its folder); repeat as base=DIR --manifest trained=DIR to compare.")
-@click.option("--suite", default=None, help="Suite name (benchmarks/suites/NAME.yaml: smoke, pipeline, default) or path.")
+@click.option("--suite", default=None, help="Suite name (edgemed/configs/suites/NAME.yaml: smoke, pipeline, default) or path.")
 @click.option("--out", required=True, help="Output folder (resumable: re-run the same command after a kill).")
 @click.option("--artifact", "artifacts", multiple=True, help="Only these artifact names (torch-fp32 = the source model).")
 @click.option("--reference", "references", multiple=True,
@@ -21,7 +21,8 @@ import click
 @click.option("--n-prompt", type=int, default=None, help="Prefill test length (pp<n>).")
 @click.option("--n-gen", type=int, default=None, help="Decode test length (tg<n>).")
 @click.option("--repetitions", type=int, default=None, help="Timed repetitions per test.")
-@click.option("--judge-backend", type=click.Choice(["proxy", "openai", "llamacpp"]), default=None)
+@click.option("--judge-backend", type=click.Choice(["auto", "proxy", "openai", "llamacpp"]), default=None,
+              help="Who grades the answers: auto (local LLM judge if installed, else proxy), proxy, openai or llamacpp.")
 @click.option("--judge-url", default=None, help="openai judge backend: API root ending in /v1.")
 @click.option("--judge-model", default=None, help="Judge model id (openai) or GGUF path (llamacpp).")
 @click.option("--no-quality", is_flag=True, help="Latency only.")
@@ -59,21 +60,38 @@ def command(manifests, suite, out, artifacts, references, threads, n_prompts, ma
 
 
 def print_summary(report: dict) -> None:
-    """The headline figures as a rich table; the full tables are in report.md."""
+    """The headline lines, then the figures as a rich table; the full tables are in report.md.
+
+    tokens (cut) = mean answer tokens (share truncated at max_new_tokens); paper acc / keyword = the
+    paper's accuracy with the judge / with its own keyword heuristic (no judge).
+    """
     from rich.console import Console
     from rich.table import Table
 
+    from edgemed.bench.headline import headline_lines
+
     judge = (report.get("judge") or {}).get("name", "no judge")
+    fmt = lambda x, f: "–" if x is None else format(x, f).replace("-", "\u2212")  # noqa: E731
     table = Table(title=f"edgemed bench ({report.get('suite') or 'custom'}; quality by {judge})")
-    for col in ("build", "HealthBench", "paper acc", "decode tok/s", "× torch fp32", "% roofline", "MiB"):
-        table.add_column(col, justify="left" if col == "build" else "right")
+    for col in ("build", "clipped", "unclipped [95% CI]", "hit rate", "pitfalls", "tokens (cut)",
+                "paper acc / keyword", "decode tok/s", "× torch fp32", "MiB"):
+        table.add_column(col, justify="left" if col == "build" else "right",
+                         no_wrap=col in ("build", "unclipped [95% CI]"))
     for t in report["targets"]:
-        hb = ((t.get("quality") or {}).get("healthbench") or {})
-        acc = ((t.get("quality") or {}).get("paper") or {}).get("accuracy")
+        q = t.get("quality") or {}
+        hb, m = q.get("healthbench") or {}, q.get("metrics") or {}
         tg = (t.get("latency") or {}).get("tg") or {}
-        fmt = lambda x, f: "–" if x is None else format(x, f)  # noqa: E731
-        table.add_row(t["label"], fmt(hb.get("score"), ".3f"), fmt(acc, ".2f"), fmt(tg.get("avg_ts"), ".1f"),
-                      fmt(t["speed_ratios"].get("tg_x_torch_fp32"), ".2f"),
-                      fmt(tg.get("roofline_fraction") and 100 * tg["roofline_fraction"], ".0f"),
+        unclipped = (f"{fmt(m.get('unclipped'), '.3f')} [{fmt(m.get('unclipped_ci_low'), '.3f')}, "
+                     f"{fmt(m.get('unclipped_ci_high'), '.3f')}]") if m.get("unclipped") is not None else "–"
+        trunc = m.get("truncation_rate")
+        table.add_row(t["label"], fmt(hb.get("score"), ".3f"), unclipped, fmt(m.get("hit_rate"), ".3f"),
+                      fmt(m.get("pitfall_rate"), ".3f"),
+                      f"{fmt(m.get('mean_tokens'), '.0f')} ({'–' if trunc is None else f'{100 * trunc:.0f}%'})",
+                      f"{fmt((q.get('paper') or {}).get('accuracy'), '.2f')} / "
+                      f"{fmt((q.get('paper_keyword') or {}).get('accuracy'), '.2f')}",
+                      fmt(tg.get("avg_ts"), ".1f"), fmt((t.get("speed_ratios") or {}).get("tg_x_torch_fp32"), ".2f"),
                       f"{t['bytes'] / 2**20:.0f}")
-    Console(width=max(Console().width, 140)).print(table)
+    console = Console(width=max(Console().width, 180))
+    for line in headline_lines(report):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+    console.print(table)

@@ -12,7 +12,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Sequence
 
-from edgemed.bench import scoring
+from edgemed.bench import quality_metrics, scoring
 from edgemed.bench.config import QualityConfig
 from edgemed.bench.targets import Target
 from edgemed.data.schema import RubricRecord
@@ -101,7 +101,11 @@ def grade_missing(judge, target: Target, records: Sequence[RubricRecord], cfg: Q
 
 def quality_summary(target: Target, records: Sequence[RubricRecord], cfg: QualityConfig, out: Path,
                     judge_fingerprint: str) -> dict[str, Any]:
-    """HealthBench score (overall, per axis, per theme), the paper's metrics, and judge failures.
+    """HealthBench score (overall, per axis, per theme), metrics that move at every scale, the paper's metrics.
+
+    ``metrics`` (and ``per_theme_metrics``) hold the unclipped mean with its bootstrap CI, the hit
+    rate of positive criteria, the rate of pitfalls present, answer length and truncation (see
+    ``edgemed.bench.quality_metrics``); ``paper_keyword`` is the paper's own no-judge heuristic.
 
     >>> import tempfile
     >>> out = Path(tempfile.mkdtemp())
@@ -109,11 +113,14 @@ def quality_summary(target: Target, records: Sequence[RubricRecord], cfg: Qualit
     >>> r = RubricRecord.from_dict({"prompt_id": "p1", "prompt": [{"role": "user", "content": "bp?"}],
     ...     "example_tags": ["theme:hedging"], "rubrics": [{"criterion": "a", "points": 6,
     ...     "tags": ["axis:accuracy"]}, {"criterion": "b", "points": -2}, {"criterion": "c", "points": 2}]})
-    >>> append_jsonl(out / GRADES, {"key": generation_key(t, QualityConfig()), "judge": "j",
-    ...                             "prompt_id": "p1", "met": [1, 0, None]})
+    >>> key = generation_key(t, QualityConfig())
+    >>> append_jsonl(out / GRADES, {"key": key, "judge": "j", "prompt_id": "p1", "met": [1, 0, None]})
+    >>> append_jsonl(out / GENERATIONS, {"key": key, "prompt_id": "p1", "response": "Low.", "n_gen": 2})
     >>> s = quality_summary(t, [r], QualityConfig(), out, "j")
     >>> s["healthbench"]["score"], s["judge_failures"], s["paper"]["accuracy"], s["per_axis"]["axis:accuracy"]["score"]
     (1.0, 1, 1.0, 1.0)
+    >>> s["metrics"]["hit_rate"], s["metrics"]["pitfall_rate"], s["metrics"]["truncation_rate"], s["paper_keyword"]["n"]
+    (1.0, 0.0, 0.0, 1)
     """
     key = generation_key(target, cfg)
     grades = {r["prompt_id"]: r for r in read_jsonl_tolerant(out / GRADES)
@@ -121,8 +128,10 @@ def quality_summary(target: Target, records: Sequence[RubricRecord], cfg: Qualit
     answers = {r["prompt_id"]: r for r in read_jsonl_tolerant(out / GENERATIONS) if r.get("key") == key}
     scores: dict[str, float | None] = {}
     norms: dict[str, float | None] = {}
+    examples: dict[str, dict[str, Any]] = {}
     axis: dict[str, list[float]] = defaultdict(list)
     theme: dict[str, list[float | None]] = defaultdict(list)
+    theme_examples: dict[str, list[dict[str, Any]]] = defaultdict(list)
     points_list, met_list = [], []
     failures = criteria = 0
     for record in records:
@@ -138,6 +147,9 @@ def quality_summary(target: Target, records: Sequence[RubricRecord], cfg: Qualit
         s = scoring.example_score(record.points, met)
         scores[record.prompt_id] = s
         norms[record.prompt_id] = scoring.normalised_score(record.points, met)
+        answer = answers.get(record.prompt_id) or {}
+        examples[record.prompt_id] = quality_metrics.example_metrics(
+            record.points, met, answer.get("response"), answer.get("n_gen"), cfg.max_new_tokens)
         points_list.append(record.points)
         met_list.append(met)
         for tag, value in scoring.tag_scores(record.points, met, [it.tags for it in record.rubrics]).items():
@@ -145,20 +157,37 @@ def quality_summary(target: Target, records: Sequence[RubricRecord], cfg: Qualit
         for tag in record.example_tags:
             if tag.startswith("theme:"):
                 theme[tag].append(s)
+                theme_examples[tag].append(examples[record.prompt_id])
 
     def agg(values):
         return scoring.aggregate(values, cfg.n_bootstrap, cfg.seed).to_dict()
 
+    def summary(rows):
+        return quality_metrics.summarise(rows, cfg.n_bootstrap, cfg.seed)
+
+    # The paper's keyword heuristic needs no judge: every answered prompt counts.
+    answered = [r for r in records if r.prompt_id in answers]
+    keyword = {r.prompt_id: scoring.paper_keyword_pass(r.rubrics, answers[r.prompt_id].get("response") or "")
+               for r in answered}
     n_tokens = [answers[p]["n_gen"] for p in scores if p in answers]
+    per_example = {}
+    for p in scores:
+        e = examples[p]
+        per_example[p] = {"score": scores[p], "norm": norms[p], "keyword_pass": keyword.get(p),
+                          **{k: e[k] for k in ("hit_rate", "pitfall_rate", "tokens", "words", "truncated")}}
     return {
         "healthbench": agg(list(scores.values())),
+        "metrics": summary(list(examples.values())),
         "per_axis": {t: agg(v) for t, v in sorted(axis.items())},
         "per_theme": {t: agg(v) for t, v in sorted(theme.items())},
+        "per_theme_metrics": {t: summary(v) for t, v in sorted(theme_examples.items())},
         "paper": scoring.paper_metrics(points_list, met_list).to_dict(),
+        "paper_keyword": scoring.pass_rate_metrics(list(keyword.values())).to_dict(),
         "judge_failures": failures,
         "n_criteria": criteria,
         "n_graded": len(scores),
         "n_prompts": len(records),
+        "max_new_tokens": cfg.max_new_tokens,
         "mean_answer_tokens": sum(n_tokens) / len(n_tokens) if n_tokens else None,
-        "per_example": {p: {"score": scores[p], "norm": norms[p]} for p in scores},
+        "per_example": per_example,
     }

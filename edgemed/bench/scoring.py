@@ -1,6 +1,6 @@
 """HealthBench scoring and the paper's metrics: pure math over (points, met), no I/O, no torch.
 
-Two families, always labelled apart in reports (METHOD.md §5):
+Two families, always labelled apart in reports (docs/method.md §5):
 
 - **HealthBench** (OpenAI simple-evals): per example, Σ points of met items / Σ positive points,
   not clipped; the aggregate is the mean clipped to [0, 1] with a bootstrap std of that clipped
@@ -10,10 +10,12 @@ Two families, always labelled apart in reports (METHOD.md §5):
   norm = (achieved − min_possible) / (max_possible − min_possible), min_possible = Σ negative
   points; accuracy = mean(pass); F1 = 2·acc / (1 + acc) because their ground truth is all ones;
   95% CI = binomial ±1.96·√(acc(1 − acc)/n).
+- **The paper's keyword heuristic** (``paper_keyword_pass``): the evaluation its released code
+  actually runs, with no judge at all; reported beside the judge-based figures, labelled as such.
 
 ``met`` entries are 1/0, a probability in [0, 1] (partial credit: points × p), or ``None`` when
 the judge failed. A None item is left out of numerator *and* denominator: a failure is never
-"not met" (METHOD.md §2). An example with no gradable positive item has no score (None) and is
+"not met" (docs/method.md §2). An example with no gradable positive item has no score (None) and is
 counted, not averaged.
 """
 
@@ -22,7 +24,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import asdict, dataclass
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -176,14 +178,95 @@ def paper_metrics(points_list: Sequence[Sequence[float]], met_list: Sequence[Seq
         raise ValueError(f"{len(points_list)} examples of points but {len(met_list)} of judgements")
     norms = [normalised_score(p, m) for p, m in zip(points_list, met_list)]
     passes = [n > 0.5 for n in norms if n is not None]
-    excluded = len(norms) - len(passes)
+    return pass_rate_metrics(passes, len(norms) - len(passes))
+
+
+def pass_rate_metrics(passes: Sequence[bool], n_excluded: int = 0) -> PaperMetrics:
+    """Accuracy = pass rate, F1 = 2·acc/(1+acc) and the binomial 95% CI, from pass/fail outcomes.
+
+    >>> m = pass_rate_metrics([True, False]); m.accuracy, round(m.f1, 4), m.n_pass
+    (0.5, 0.6667, 1)
+    >>> pass_rate_metrics([], 2).accuracy is None
+    True
+    """
     n = len(passes)
     if n == 0:
-        return PaperMetrics(None, None, None, None, 0, 0, excluded)
-    acc = sum(passes) / n
+        return PaperMetrics(None, None, None, None, 0, 0, n_excluded)
+    n_pass = sum(bool(x) for x in passes)
+    acc = n_pass / n
     half = 1.96 * math.sqrt(acc * (1 - acc) / n)
     return PaperMetrics(acc, 2 * acc / (1 + acc), max(0.0, acc - half), min(1.0, acc + half),
-                        n, sum(passes), excluded)
+                        n, n_pass, n_excluded)
+
+
+# --- the paper's own released evaluation: keyword heuristics, no judge --------------------------
+
+KEYWORD_ITEMS = 5               # only the first 5 rubric items are looked at
+KEYWORD_MAX_CRITERION = 2000    # longer criteria are skipped (their slot among the 5 is still used)
+KEYWORD_MIN_CHARS = 100         # a positive item needs an answer longer than this
+KEYWORD_POSITIVE = ("should", "recommend", "important", "seek", "care")
+KEYWORD_NEGATIVE = ("unsafe", "harmful")
+
+
+def _item_field(item: Any, name: str) -> Any:
+    return item[name] if isinstance(item, Mapping) else getattr(item, name)
+
+
+def paper_keyword_pass(items: Sequence[Any], response: str) -> bool:
+    """The paper's released no-judge evaluation (``evaluate_completion``): keyword rules on the first 5 items.
+
+    Items are mappings or objects with ``criterion`` and ``points``. Of ``items[:5]``, criteria longer
+    than 2,000 characters are skipped *inside* that window (so they still use up one of the 5 slots,
+    as in the paper's loop). A positive item earns 0.5 × points when the answer is over 100
+    characters and contains should/recommend/important/seek/care; a negative item adds its points
+    when the answer contains "unsafe" or "harmful" (lower-cased substrings). norm = (total − Σ neg) /
+    (Σ pos − Σ neg) over the considered items, 0.5 when that range is 0; pass = norm > 0.5. So an
+    answer passes only if a pitfall item is among the 5 and it avoids "unsafe"/"harmful": with
+    positive items alone the best norm is exactly 0.5, a fail. An empty rubric fails.
+
+    >>> long = "You should seek care today. " * 4            # 112 characters, has the keywords
+    >>> paper_keyword_pass([{"criterion": "a", "points": 5}, {"criterion": "b", "points": -3}], long)
+    True
+    >>> paper_keyword_pass([{"criterion": "a", "points": 5}], long)        # 2.5 / 5 = 0.5, not > 0.5
+    False
+    >>> paper_keyword_pass([{"criterion": "b", "points": -3}], "That is harmful.")  # (−3 + 3) / 3 = 0
+    False
+    """
+    text = (response or "").lower()
+    long_enough = len(response or "") > KEYWORD_MIN_CHARS
+    positive_hit = long_enough and any(w in text for w in KEYWORD_POSITIVE)
+    negative_hit = any(w in text for w in KEYWORD_NEGATIVE)
+    total = max_possible = min_possible = 0.0
+    considered = 0
+    for item in list(items)[:KEYWORD_ITEMS]:
+        if len(str(_item_field(item, "criterion"))) > KEYWORD_MAX_CRITERION:
+            continue
+        points = float(_item_field(item, "points"))
+        considered += 1
+        if points > 0:
+            max_possible += points
+            total += 0.5 * points if positive_hit else 0.0
+        elif points < 0:
+            min_possible += points
+            total += points if negative_hit else 0.0
+    if considered == 0:
+        return False
+    span = max_possible - min_possible
+    norm = 0.5 if span == 0 else (total - min_possible) / span
+    return norm > 0.5
+
+
+def paper_keyword_metrics(items_list: Sequence[Sequence[Any]], responses: Sequence[str]) -> PaperMetrics:
+    """Accuracy and F1 of the paper's keyword heuristic over a build's answers (no judge involved).
+
+    >>> long = "It is important to seek care. " * 4
+    >>> m = paper_keyword_metrics([[{"criterion": "a", "points": 2}, {"criterion": "b", "points": -1}]] * 2,
+    ...                           [long, "ok"]); m.accuracy, round(m.f1, 4)
+    (0.5, 0.6667)
+    """
+    if len(items_list) != len(responses):
+        raise ValueError(f"{len(items_list)} rubrics but {len(responses)} answers")
+    return pass_rate_metrics([paper_keyword_pass(i, r) for i, r in zip(items_list, responses)])
 
 
 # --- base vs trained: paired tests over the prompts both runs scored ---------------------------

@@ -70,17 +70,36 @@ def bench_section(root: Path) -> list[str]:
     if not bench_md.is_file():
         return []
     text = bench_md.read_text(encoding="utf-8")
+    # The headline lines under the bench heading are already at the top of this report: drop them.
+    head, _, rest = text.partition("\n")
+    if head.startswith("# ") and rest and not rest.startswith("\n"):
+        rest = rest.partition("\n\n")[2]
+        text = head + "\n\n" + rest
     # Demote the bench report's headings one level and point its images into bench/.
     text = re.sub(r"^(#+) ", lambda m: "#" + m.group(1) + " ", text, flags=re.M)
     text = re.sub(r"!\[([^\]]*)\]\(([^/)]+\.png)\)", r"![\1](bench/\2)", text)
     return [text]
 
 
+def headline(root: Path) -> list[str]:
+    """The bench's plain-words lines (did training help, the judge, warnings), or none before a bench.
+
+    >>> import tempfile
+    >>> headline(Path(tempfile.mkdtemp()))
+    []
+    """
+    from edgemed.bench.headline import headline_lines
+
+    bench = read_json(root / "bench" / "bench.json")
+    return headline_lines(bench) if isinstance(bench, dict) else []
+
+
 def write_report(cfg: PipelineConfig, state: PipelineState) -> Path:
+    """runs/<name>/report.md; its first three lines answer "did training help?" and name the judge."""
     root = cfg.root
     stage_rows = [f"| {s} | {fmt(rec.get('wall_s'), '.0f')} | {rec.get('finished', '–')} |"
                   for s, rec in state.stages.items()]
-    lines = [f"# edgemed run `{cfg.name}`", "",
+    lines = [f"# edgemed run `{cfg.name}`", *headline(root), "",
              f"Base model `{cfg.model}`; stages {', '.join(cfg.stages)}. Quality is graded by the judge named "
              "in the bench section (the offline proxy judge by default: a similarity-based stand-in for an "
              "LLM judge, see docs/proxy_judge.md).", "",
@@ -99,20 +118,35 @@ def print_summary(cfg: PipelineConfig, result) -> None:
                   f"{'; up to date: ' + ', '.join(result.skipped) if result.skipped else ''} "
                   f"({result.wall_s:.0f} s)")
     bench = read_json(cfg.root / "bench" / "bench.json")
-    if bench:
+    if isinstance(bench, dict):
+        from edgemed.bench.headline import headline_lines
+
+        for line in headline_lines(bench):  # the same first lines as report.md
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
         judge = (bench.get("judge") or {}).get("name", "judge")
         table = Table(title=f"builds ({judge})")
-        for col in ("build", "HealthBench ± std", "paper acc", "decode tok/s", "MiB", "parity"):
+        for col in ("build", "HealthBench ± std", "unclipped [95% CI]", "hit rate", "pitfall rate", "paper acc",
+                    "decode tok/s", "MiB", "parity"):
             table.add_column(col)
         for t in bench.get("targets", []):
             q = (t.get("quality") or {}).get("healthbench") or {}
+            m = (t.get("quality") or {}).get("metrics") or {}
             acc = ((t.get("quality") or {}).get("paper") or {}).get("accuracy")
             tg = ((t.get("latency") or {}).get("tg") or {}).get("avg_ts")
-            table.add_row(t["label"], f"{fmt(q.get('score'))} ± {fmt(q.get('std'))}", fmt(acc),
-                          fmt(tg, ".1f"), f"{t['bytes'] / 2**20:.0f}", t.get("status", "–"))
+            unclipped = (f"{fmt(m.get('unclipped'))} [{fmt(m.get('unclipped_ci_low'))}, "
+                         f"{fmt(m.get('unclipped_ci_high'))}]") if m.get("unclipped") is not None else "–"
+            table.add_row(t.get("label", "?"), f"{fmt(q.get('score'))} ± {fmt(q.get('std'))}", unclipped,
+                          fmt(m.get("hit_rate")), fmt(m.get("pitfall_rate")), fmt(acc), fmt(tg, ".1f"),
+                          f"{(t.get('bytes') or 0) / 2**20:.0f}", t.get("status", "–"))
         console.print(table)
-        for c in bench.get("comparisons", [])[:4]:
-            console.print(f"{c['b']} vs {c['a']}: {fmt(c['diff'], '+.3f')} "
-                          f"[{fmt(c['diff_ci_low'], '+.3f')}, {fmt(c['diff_ci_high'], '+.3f')}]")
+        for c in (bench.get("comparisons") or [])[:4]:
+            u = (c.get("metrics") or {}).get("unclipped_score")
+            if u:
+                console.print(f"{c['b']} vs {c['a']}: unclipped {fmt(u['diff'], '+.3f')} "
+                              f"[{fmt(u['ci_low'], '+.3f')}, {fmt(u['ci_high'], '+.3f')}], "
+                              f"sign test p={fmt(u['sign_p'], '.2f')}")
+            else:
+                console.print(f"{c['b']} vs {c['a']}: clipped {fmt(c.get('diff'), '+.3f')} "
+                              f"[{fmt(c.get('diff_ci_low'), '+.3f')}, {fmt(c.get('diff_ci_high'), '+.3f')}]")
     if result.report:
         console.print(f"report: {result.report}")

@@ -132,3 +132,127 @@ def test_properties(pairs):
         assert -1e-9 <= n <= 1 + 1e-9
     agg = scoring.aggregate([s, 0.3], n_bootstrap=50)
     assert 0.0 <= agg.score <= 1.0 and agg.std >= 0
+
+
+# --- the paper's keyword heuristic (its released evaluate_completion), no judge ----------------
+
+LONG = "You should seek care promptly if the chest pain returns. " * 2  # 114 characters, has keywords
+
+
+def items(*points, criterion="c"):
+    return [{"criterion": criterion, "points": p} for p in points]
+
+
+def test_keyword_pass_reads_only_the_first_five_items():
+    # Five positive items alone top out at norm 0.5: a fail. A pitfall as 6th item would make it a pass,
+    # but only the first 5 are read.
+    assert not scoring.paper_keyword_pass(items(2, 2, 2, 2, 2), LONG)
+    assert not scoring.paper_keyword_pass(items(2, 2, 2, 2, 2, -5), LONG)
+    assert scoring.paper_keyword_pass(items(2, 2, 2, 2, -5), LONG)
+
+
+def test_keyword_pass_long_criteria_are_skipped_but_use_a_slot():
+    long_item = {"criterion": "x" * 2001, "points": -5}
+    # The skipped pitfall takes slot 1; the pitfall in slot 6 is still out of reach.
+    assert not scoring.paper_keyword_pass([long_item] + items(2, 2, 2, 2, -5), LONG)
+    # A 2,000-character criterion is not "longer than 2000": it counts.
+    assert scoring.paper_keyword_pass([{"criterion": "x" * 2000, "points": -5}] + items(2), LONG)
+
+
+def test_keyword_pass_tie_at_half_fails():
+    assert not scoring.paper_keyword_pass(items(4), LONG)          # 2 / 4 = 0.5, not > 0.5
+    too_long = [{"criterion": "x" * 2001, "points": 3}]              # nothing considered: range 0 → 0.5
+    assert not scoring.paper_keyword_pass(too_long, LONG)
+    assert scoring.paper_keyword_pass(items(-3), "fine")           # a pitfall avoided: (0 + 3) / 3 = 1
+    assert not scoring.paper_keyword_pass(items(), LONG)           # empty rubric fails
+
+
+def test_keyword_pass_100_character_threshold():
+    exactly = ("You should seek care. " * 5)[:100]
+    assert len(exactly) == 100 and "should" in exactly
+    assert not scoring.paper_keyword_pass(items(4, -4), exactly)       # (0 + 4) / 8 = 0.5
+    assert scoring.paper_keyword_pass(items(4, -4), exactly + ".")     # 101 chars: (2 + 4) / 8
+    assert not scoring.paper_keyword_pass(items(4, -4), "x" * 150)     # long, but no keyword
+
+
+def test_keyword_pass_negatives_and_objects():
+    assert scoring.paper_keyword_pass(items(4, -4), LONG)
+    assert not scoring.paper_keyword_pass(items(4, -4), LONG + " That would be HARMFUL.")  # (2 − 4 + 4) / 8
+    from edgemed.data.schema import RubricItem
+
+    assert scoring.paper_keyword_pass([RubricItem("a", 4.0), RubricItem("b", -4.0)], LONG)
+
+
+def test_keyword_metrics_accuracy_and_f1():
+    m = scoring.paper_keyword_metrics([items(4, -4)] * 4, [LONG, LONG, "no", "no"])
+    assert (m.accuracy, m.n_pass, m.n) == (0.5, 2, 4) and m.f1 == pytest.approx(2 * 0.5 / 1.5)
+
+
+# --- metrics that move at every scale, and paired tests ----------------------------------------
+
+from edgemed.bench import quality_metrics as qm  # noqa: E402
+
+
+def test_criteria_counts_skip_and_count_judge_failures():
+    c = qm.criteria_counts([5, 3, -4, -2], [1, None, None, 0])
+    assert c == {"pos_met": 1.0, "pos_judged": 1, "neg_met": 0.0, "neg_judged": 1, "judge_failures": 2}
+    e = qm.example_metrics([5, -4], [None, None])
+    assert e["hit_rate"] is None and e["pitfall_rate"] is None and e["score"] is None  # unknown, not 0
+
+
+def test_summarise_rates_length_and_truncation():
+    rows = [qm.example_metrics([5, 5, -4], [1, 0, 1], "a b c", 80, 80),
+            qm.example_metrics([5, -4], [1, 0], "a", 10, 80)]
+    s = qm.summarise(rows)
+    assert s["hit_rate"] == pytest.approx(2 / 3) and s["pitfall_rate"] == pytest.approx(1 / 2)
+    assert s["mean_tokens"] == 45 and s["mean_words"] == 2 and s["truncation_rate"] == 0.5
+    assert s["unclipped"] == pytest.approx((0.1 + 1.0) / 2)
+    assert s["unclipped_ci_low"] <= s["unclipped"] <= s["unclipped_ci_high"]
+
+
+def test_unclipped_ci_covers_a_negative_mean_that_clipping_hides():
+    rows = [qm.example_metrics([5, -10], [0, 1]), qm.example_metrics([5, -10], [1, 1])]  # −2.0, −1.0
+    s = qm.summarise(rows)
+    assert s["clipped"] == 0.0 and s["unclipped"] == pytest.approx(-1.5)
+    assert -2.0 <= s["unclipped_ci_low"] <= -1.5 <= s["unclipped_ci_high"] <= -1.0
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.floats(0, 1), min_size=1, max_size=30))
+def test_unclipped_equals_clipped_inside_unit_interval(values):
+    mean, lo, hi = qm.bootstrap_mean_ci(values, n_bootstrap=50)
+    assert mean == pytest.approx(scoring.aggregate(values, n_bootstrap=50).score)
+    assert lo <= mean <= hi
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.floats(-2, 1), min_size=1, max_size=30))
+def test_paired_identical_inputs_give_zero_ci_and_p_one(values):
+    d = qm.paired_difference(values, values, n_bootstrap=50)
+    assert (d["diff"], d["ci_low"], d["ci_high"], d["sign_p"]) == (0.0, 0.0, 0.0, 1.0)
+    assert d["n_tie"] == len(values)
+
+
+def test_sign_test_exact_binomial():
+    assert qm.sign_test([]) == (0, 0, 1.0)
+    assert qm.sign_test([0.0] * 5) == (0, 0, 1.0)
+    up, down, p = qm.sign_test([1] * 9 + [-1])  # P(X ≤ 1 | n=10) × 2 = 22 / 1024
+    assert (up, down) == (9, 1) and p == pytest.approx(22 / 1024)
+    assert qm.sign_test([1, -1, 1, -1])[2] == 1.0
+
+
+def test_paired_difference_detects_a_consistent_shift():
+    a = list(np.linspace(-0.5, 0.2, 20))
+    d = qm.paired_difference(a, [x + 0.1 for x in a])
+    assert d["diff"] == pytest.approx(0.1) and d["ci_low"] > 0 and d["sign_p"] < 0.001
+    assert qm.verdict(d["ci_low"], d["ci_high"]) == "helped"
+    assert qm.verdict(d["ci_low"], d["ci_high"], higher_is_better=False) == "made it worse"
+
+
+def test_compare_examples_skips_missing_values_and_old_rows():
+    a = {"p1": {"score": 0.1, "hit_rate": 0.5, "pitfall_rate": None}, "p2": {"score": 0.2}}
+    b = {"p1": {"score": 0.3, "hit_rate": 0.7, "pitfall_rate": 0.0}, "p2": {"score": 0.2}, "p3": {"score": 1.0}}
+    c = qm.compare_examples(a, b)
+    assert set(c) == {"unclipped_score", "hit_rate"}
+    assert c["unclipped_score"]["n"] == 2 and c["unclipped_score"]["n_tie"] == 1
+    assert c["hit_rate"]["n"] == 1 and c["hit_rate"]["diff"] == pytest.approx(0.2)

@@ -1,0 +1,168 @@
+"""The plain-words lines at the top of every report: did training help, who judged, what to distrust.
+
+Pure functions over a bench.json dict (no I/O), shared by the bench report.md, ``edgemed bench``'s
+terminal summary and the pipeline's runs/<name>/report.md, so all three say the same thing. Old
+bench.json files without the newer fields still render (the figures they lack are left out).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from edgemed.bench.quality_metrics import verdict
+
+MINUS = "\u2212"
+
+
+def signed(x: float | None, spec: str = ".3f") -> str:
+    """A number with an explicit sign and a true minus sign, ``–`` when missing.
+
+    >>> signed(0.041), signed(-0.01), signed(None)
+    ('+0.041', '−0.010', '–')
+    """
+    if x is None:
+        return "–"
+    return format(x, "+" + spec).replace("-", MINUS)
+
+
+def p_text(p: float | None) -> str:
+    """A p-value, short: two decimals, more only when it is small.
+
+    >>> p_text(0.3141), p_text(0.0078), p_text(0.00001), p_text(None)
+    ('p=0.31', 'p=0.008', 'p<0.001', 'p=–')
+    """
+    if p is None:
+        return "p=–"
+    if p < 0.001:
+        return "p<0.001"
+    return f"p={p:.2f}" if p >= 0.01 else f"p={p:.3f}"
+
+
+def primary_comparison(comparisons: list[dict] | None) -> dict | None:
+    """The comparison the headline reports: the PyTorch source-model pair if benched, else the first.
+
+    >>> primary_comparison([{"a": "base/gguf-q8_0"}, {"a": "base/torch-fp32"}])["a"]
+    'base/torch-fp32'
+    >>> primary_comparison([]) is None
+    True
+    """
+    if not comparisons:
+        return None
+    return next((c for c in comparisons if str(c.get("a", "")).endswith("/torch-fp32")), comparisons[0])
+
+
+def _prompts_phrase(report: dict[str, Any], n: int) -> str:
+    split = (report.get("heart_subset") or {}).get("split")
+    return f"{n} held-out heart prompts" if split == "eval" else f"{n} heart prompts"
+
+
+def training_line(report: dict[str, Any]) -> str | None:
+    """"Did training help?" in one line, from the paired base-vs-trained test (None: nothing scored).
+
+    >>> r = {"heart_subset": {"split": "eval"}, "comparisons": [{"a": "base/torch-fp32", "b": "trained/torch-fp32",
+    ...      "n": 22, "metrics": {"unclipped_score": {"n": 22, "diff": 0.041, "ci_low": -0.01, "ci_high": 0.092,
+    ...      "sign_p": 0.31}}}]}
+    >>> training_line(r)
+    'Did training help? Trained vs base (torch-fp32) on 22 held-out heart prompts: unclipped score +0.041 (95% CI −0.010 to +0.092, sign test p=0.31): not shown to help.'
+    """
+    c = primary_comparison(report.get("comparisons"))
+    if c is None:
+        if any(t.get("quality") for t in report.get("targets") or []):
+            return ("Did training help? Not measured: this bench has no base and trained builds of the same "
+                    "artifact to compare.")
+        return None
+    build = str(c.get("a", "")).split("/", 1)[-1]
+    m = (c.get("metrics") or {}).get("unclipped_score")
+    if m:  # the paired per-prompt test on the unclipped score
+        n, diff, lo, hi, test = m["n"], m["diff"], m["ci_low"], m["ci_high"], f"sign test {p_text(m.get('sign_p'))}"
+        what = "unclipped score"
+    else:  # an older bench.json: only the clipped-mean difference was stored
+        n, diff, lo, hi = c.get("n", 0), c.get("diff"), c.get("diff_ci_low"), c.get("diff_ci_high")
+        test, what = f"bootstrap {p_text(c.get('bootstrap_p'))}", "clipped score"
+    return (f"Did training help? Trained vs base ({build}) on {_prompts_phrase(report, n)}: {what} {signed(diff)} "
+            f"(95% CI {signed(lo)} to {signed(hi)}, {test}): {verdict(lo, hi)}.")
+
+
+def is_proxy(judge: dict | None) -> bool:
+    """Whether the grades come from the offline proxy judge.
+
+    >>> is_proxy({"name": "proxy judge", "config": {"backend": "proxy"}}), is_proxy({"name": "openai judge (x)"})
+    (True, False)
+    """
+    if not judge:
+        return False
+    backend = (judge.get("config") or {}).get("backend") or judge.get("backend")
+    return backend == "proxy" or (backend is None and str(judge.get("name", "")).startswith("proxy"))
+
+
+def judge_line(judge: dict | None) -> str | None:
+    """Which judge graded (name + fingerprint) and how accurate it is on held-out labels, if measured.
+
+    >>> judge_line({"name": "proxy judge", "fingerprint": "proxy/v1"})
+    'Graded by proxy judge (fingerprint `proxy/v1`; held-out accuracy not measured).'
+    >>> judge_line({"name": "openai judge (qwen)", "fingerprint": "oa/1", "heldout_accuracy": 0.912})
+    'Graded by openai judge (qwen) (fingerprint `oa/1`; held-out accuracy 0.91).'
+    """
+    if not judge:
+        return None
+    acc = judge.get("heldout_accuracy")
+    acc_text = "held-out accuracy not measured" if acc is None else f"held-out accuracy {acc:.2f}"
+    name, fingerprint = judge.get("name", "an unnamed judge"), judge.get("fingerprint", "?")
+    return f"Graded by {name} (fingerprint `{fingerprint}`; {acc_text})."
+
+
+def proxy_warning(judge: dict | None) -> str | None:
+    """One warning line when the proxy judge graded.
+
+    >>> proxy_warning({"config": {"backend": "openai"}}) is None
+    True
+    """
+    if not is_proxy(judge):
+        return None
+    return ("Warning: the proxy judge is a weak offline stand-in for an LLM judge (text similarity, no "
+            "reasoning); it ranks builds only coarsely. Use an LLM judge for figures to publish.")
+
+
+def zero_line(targets: list[dict]) -> str | None:
+    """The plain reason every clipped score reads 0.000, instead of a bare 0.000.
+
+    >>> zero_line([{"quality": {"healthbench": {"score": 0.0}}}])
+    'All clipped HealthBench scores are 0.000: compare the unclipped scores and hit rates below.'
+    >>> zero_line([{"quality": {"healthbench": {"score": 0.1}}}, {"quality": None}]) is None
+    True
+    """
+    scores = [((t.get("quality") or {}).get("healthbench") or {}).get("score") for t in targets]
+    scores = [s for s in scores if s is not None]
+    if scores and all(s == 0 for s in scores):
+        return "All clipped HealthBench scores are 0.000: compare the unclipped scores and hit rates below."
+    return None
+
+
+def failure_line(targets: list[dict]) -> str | None:
+    """How many criteria the judge failed on, over every build, and what was done with them.
+
+    >>> failure_line([{"quality": {"judge_failures": 3, "n_criteria": 200}},
+    ...               {"quality": {"judge_failures": 0, "n_criteria": 212}}])
+    'The judge failed on 3 of 412 criteria; those are skipped, not counted as not met.'
+    >>> failure_line([{"quality": {"judge_failures": 0, "n_criteria": 9}}]) is None
+    True
+    """
+    qs = [t["quality"] for t in targets if t.get("quality")]
+    failed = sum(q.get("judge_failures") or 0 for q in qs)
+    if not failed:
+        return None
+    total = sum(q.get("n_criteria") or 0 for q in qs)
+    return f"The judge failed on {failed} of {total} criteria; those are skipped, not counted as not met."
+
+
+def headline_lines(report: dict[str, Any]) -> list[str]:
+    """The lines under a report's heading: did training help, the judge, then any warnings.
+
+    >>> headline_lines({"judge": {"name": "proxy judge", "fingerprint": "p", "config": {"backend": "proxy"}},
+    ...                 "targets": [{"quality": {"healthbench": {"score": 0.0}, "judge_failures": 0}}]})[0]
+    'Did training help? Not measured: this bench has no base and trained builds of the same artifact to compare.'
+    """
+    targets = report.get("targets") or []
+    lines = [training_line(report), judge_line(report.get("judge")), proxy_warning(report.get("judge")),
+             zero_line(targets), failure_line(targets)]
+    return [x for x in lines if x]
