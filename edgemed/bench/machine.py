@@ -2,7 +2,7 @@
 
 Decode of a small model is memory-bound: every generated token reads (about) every weight once, so
 tok/s ≤ bandwidth / bytes per token. That ceiling is the roofline each decode rate is reported
-against (METHOD.md §6). Bandwidth is measured, not looked up: a STREAM-style copy of a large
+against (docs/method.md §6). Bandwidth is measured, not looked up: a STREAM-style copy of a large
 numpy array (bytes read + bytes written per second), best of N so a busy neighbour only ever
 makes it look slower, split over the same number of threads the runtimes use.
 """

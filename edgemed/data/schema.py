@@ -1,4 +1,4 @@
-"""The rubric schema every source is mapped onto (METHOD.md §1).
+"""The rubric schema every source is mapped onto (docs/method.md §1).
 
 A record is a chat prompt plus rubric items; each item is a criterion with signed points
 (> 0 desirable, < 0 pitfall) and tags such as ``axis:accuracy`` or ``category:essential``.

@@ -2,7 +2,7 @@
 
 ``met`` is 1.0/0.0, a probability in [0, 1], or ``None`` when the judge failed. A failure is
 never "not met": on a pitfall that would raise the score, on a positive item lower it
-(METHOD.md §2). For a pitfall, met means the bad behaviour is present.
+(docs/method.md §2). For a pitfall, met means the bad behaviour is present.
 """
 
 from __future__ import annotations

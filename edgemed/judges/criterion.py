@@ -1,4 +1,4 @@
-"""The LLM criterion judge: one grader call per rubric item, as HealthBench grades (METHOD.md §2).
+"""The LLM criterion judge: one grader call per rubric item, as HealthBench grades (docs/method.md §2).
 
 It is transport-agnostic: an HTTP server (``openai_compat``) or an in-process GGUF
 (``llamacpp``) supplies ``chat``; this module builds the prompt, asks for the JSON verdict under

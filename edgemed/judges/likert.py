@@ -1,4 +1,4 @@
-"""The implicit judge (RaR implicit, METHOD.md §3): one call sees the whole rubric and returns a
+"""The implicit judge (RaR implicit, docs/method.md §3): one call sees the whole rubric and returns a
 1–10 Likert rating of the response. Cached like the criterion verdicts; None on failure.
 """
 

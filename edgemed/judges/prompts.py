@@ -2,7 +2,7 @@
 implicit Likert prompt; plus the JSON schemas that constrain the judge's output.
 
 The judge sees the conversation as HealthBench renders it (``role: content`` blocks) and one
-rubric item as ``[points] criterion`` (METHOD.md §2).
+rubric item as ``[points] criterion`` (docs/method.md §2).
 """
 
 from __future__ import annotations

@@ -50,7 +50,7 @@ class RewardConfig:
                 "were graded; 0 scores any response with at least one verdict."})
     min_group_spread: float = field(default=0.0, metadata={
         "help": "Groups whose reward max−min is below this (reward units) get equal rewards, so judge "
-                "noise yields no gradient (METHOD.md §4); 0 disables."})
+                "noise yields no gradient (docs/method.md §4); 0 disables."})
     concurrency: int | None = field(default=None, metadata={
         "help": "Judge calls in flight for this reward; None uses judge.concurrency."})
     log_tag_prefixes: tuple[str, ...] = field(default=("axis:", "category:"), metadata={

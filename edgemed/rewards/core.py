@@ -2,7 +2,7 @@
 
 Conventions every reward in this package follows (docs/rewards.md):
 
-- ``points[j]`` is the item's signed weight: > 0 desirable, < 0 pitfall (METHOD.md §1).
+- ``points[j]`` is the item's signed weight: > 0 desirable, < 0 pitfall (docs/method.md §1).
 - ``met[j]`` is 1/0, a probability in [0, 1] (continuous partial credit), or ``None`` when the
   judge failed. For a pitfall, met means the bad behaviour is present.
 - ``None`` is never read as 0: the item is left out and the reward re-normalised over the graded
@@ -23,7 +23,7 @@ BINARY_THRESHOLD = 0.5
 
 
 class Tally(NamedTuple):
-    """Sums over the graded items of one response (METHOD.md §3 notation).
+    """Sums over the graded items of one response (docs/method.md §3 notation).
 
     ``positive`` = P (points of met desirable items), ``positive_max`` = Pmax, ``pitfall`` = N
     (|points| of met pitfalls), ``pitfall_max`` = Nmax, ``n_items`` = rubric size (graded or not),

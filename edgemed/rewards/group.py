@@ -1,6 +1,6 @@
 """GRPO groups: find the responses that share a prompt, and silence groups whose spread is noise.
 
-GRPO's advantage is (r − mean_G r) / std_G r (METHOD.md §4). With continuous judge scores a
+GRPO's advantage is (r − mean_G r) / std_G r (docs/method.md §4). With continuous judge scores a
 group of near-equal rewards divided by a tiny std turns judge noise into a full-size gradient.
 The minimum-spread filter gives such a group equal rewards (their mean), so its advantages are
 exactly 0 and trl counts it in ``frac_reward_zero_std``.

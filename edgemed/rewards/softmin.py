@@ -24,7 +24,7 @@ from edgemed.rewards.core import check, graded, satisfaction
 DEFAULT_K = 2.0  # a rubric half met with 0/1 verdicts scores 0.28 instead of its mean 0.5
 DEFAULT_GROUP_K = 1.0  # z-scores have unit variance, so k = 1 already halves a one-σ spread
 # Criterion spreads below this are raised to it: judge-probability jitter of 0.001 must not become a
-# full unit z-score (the tiny-std problem of METHOD.md §4). Binary verdicts in groups of 2–16 have
+# full unit z-score (the tiny-std problem of docs/method.md §4). Binary verdicts in groups of 2–16 have
 # σ ≥ 0.24, untouched by it.
 DEFAULT_MIN_STD = 0.1
 
