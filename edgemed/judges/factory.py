@@ -21,7 +21,7 @@ from edgemed.judges.likert import LikertJudge
 # Backend-specific keys accepted in JudgeConfig.params (proxy's are ProxyJudge's own kwargs).
 CLIENT_PARAMS = {
     "openai": {"response_format", "extra_body", "seed"},
-    "llamacpp": {"n_ctx", "n_threads", "seed"},
+    "llamacpp": {"n_ctx", "n_threads", "seed", "threshold", "with_proxy"},
 }
 
 
@@ -44,12 +44,33 @@ def build_judge(cfg: JudgeConfig | dict[str, Any] | None = None) -> CachedJudge:
             inner = ProxyJudge(**cfg.params)
         except TypeError as e:
             raise ConfigError(f"judge.params for the proxy backend: {e}") from e
+    elif cfg.backend == "llamacpp" and cfg.template in ("auto", "yesno"):
+        inner = build_yesno_judge(cfg)
     else:
-        inner = CriterionJudge(build_client(cfg), template=cfg.template, policy=_policy(cfg),
+        template = "edgemed" if cfg.template == "auto" else cfg.template
+        if template == "yesno":
+            raise ConfigError("judge.template 'yesno' reads one token's logits in-process: use backend llamacpp")
+        inner = CriterionJudge(build_client(cfg), template=template, policy=_policy(cfg),
                                temperature=cfg.temperature, use_logprobs=cfg.use_logprobs,
                                stats=stats)
     concurrency = getattr(inner, "concurrency", 1)
     return CachedJudge(inner, open_cache(cfg.cache_path), concurrency=concurrency, stats=stats)
+
+
+def build_yesno_judge(cfg: JudgeConfig):
+    """The local yes/no LLM judge (``edgemed.judges.yesno``) over ``cfg.model`` or the installed judge GGUF."""
+    from edgemed.judges.judge_model import require_judge_model
+    from edgemed.judges.yesno import YesNoJudge
+
+    p = cfg.params
+    unknown = sorted(set(p) - CLIENT_PARAMS["llamacpp"] - {"seed"})
+    if unknown:
+        raise ConfigError(f"unknown judge.params {unknown} for backend 'llamacpp'; known: "
+                          f"{sorted(CLIENT_PARAMS['llamacpp'])}")
+    model = cfg.model or require_judge_model()
+    return YesNoJudge(model, n_ctx=p.get("n_ctx", 4096), n_threads=p.get("n_threads"),
+                      threshold=p.get("threshold"), use_logprobs=cfg.use_logprobs,
+                      with_proxy=bool(p.get("with_proxy", False)))
 
 
 def build_likert_judge(cfg: JudgeConfig | dict[str, Any] | None = None) -> LikertJudge:

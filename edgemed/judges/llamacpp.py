@@ -35,17 +35,13 @@ class LlamaCppChatClient:
 
     def __init__(self, model_path: str | os.PathLike, n_ctx: int = 4096, n_threads: int | None = None,
                  max_tokens: int = 384, seed: int = 0, logprobs: bool = False):
-        try:
-            from llama_cpp import Llama
-        except ImportError as e:
-            raise ConfigError("judge.backend 'llamacpp' needs llama-cpp-python "
-                              "(pip install 'llama-cpp-python[server]==0.3.36')") from e
+        from edgemed.runtimes import llamacpp as runtime
+
         path = Path(model_path)
         if not path.is_file():
             raise ConfigError(f"judge.model: GGUF file not found: {path}")
         try:
-            self._llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, seed=seed,
-                              logits_all=logprobs, verbose=False)
+            self._llm = runtime.load(path, n_ctx=n_ctx, n_threads=n_threads, seed=seed, logits_all=logprobs)
         except (ValueError, RuntimeError) as e:
             raise ModelError(f"{path}: llama.cpp cannot load this GGUF ({e})") from e
         # Close the model before interpreter teardown; its __del__ fails once modules are gone.
@@ -85,7 +81,7 @@ class LlamaCppChatClient:
 
 
 def default_judge_gguf() -> Path:
-    """The shipped SmolLM2-135M GGUF: proves the wiring offline; far too small to grade well."""
-    from edgemed.models import default_gguf_path
+    """The installed local judge GGUF (Qwen2.5-Coder-1.5B-Instruct; ``make judge-model``), verified."""
+    from edgemed.judges.judge_model import require_judge_model
 
-    return default_gguf_path()
+    return require_judge_model()

@@ -121,7 +121,7 @@ def train(config: TrainConfig) -> TrainSummary:
 
         plot_training_log(rows, plot_path, title=f"GRPO on {config.model.spec} ({out.name})")
     summary = summarise(config, out, adapter_dir, trainer.state.global_step, checkpoint, base, quant,
-                        prompts, reward_configs, rows, time.perf_counter() - started)
+                        prompts, reward_configs, rows, time.perf_counter() - started, reward_funcs)
     if is_main:
         write_json_atomic(out / MANIFEST, summary.to_dict())
     return summary
@@ -171,7 +171,7 @@ def save_adapter(trainer, tokenizer, target: Path, base: dict[str, str], quantiz
 
 
 def summarise(config, out, adapter_dir, steps, checkpoint, base, quant, prompts, reward_configs,
-              rows, wall_s) -> TrainSummary:
+              rows, wall_s, reward_funcs=()) -> TrainSummary:
     from edgemed.train.trainlog import GEN, OPT, REWARD, STEP, reward_stats
 
     def mean_of(key: str) -> float | None:
@@ -183,7 +183,8 @@ def summarise(config, out, adapter_dir, steps, checkpoint, base, quant, prompts,
         data={"source": config.data.source, "split": config.data.split, "counts": prompts.counts,
               "eval_rule": prompts.eval_rule, "eval_subset_size": prompts.eval_subset_size,
               "prompt_ids": prompts.prompt_ids},
-        rewards=[rc.to_dict() for rc in reward_configs],
+        rewards=[{**rc.to_dict(), **judge_record(fn)} for rc, fn in zip(reward_configs, reward_funcs)]
+        if reward_funcs else [rc.to_dict() for rc in reward_configs],
         reward_first=reward_stats(rows[:TREND_WINDOW]), reward_last=reward_stats(rows[-TREND_WINDOW:]),
         timing_s={"step": mean_of(STEP), "generation": mean_of(GEN), "reward": mean_of(REWARD),
                   "optimisation": mean_of(OPT)},
@@ -191,6 +192,15 @@ def summarise(config, out, adapter_dir, steps, checkpoint, base, quant, prompts,
         wall_s=round(wall_s, 2), log_path=str(out / LOG_FILE), plot_path=str(out / PLOT_FILE),
         config=config.to_dict(), versions=_versions(),
     )
+
+
+def judge_record(reward_func) -> dict:
+    """Which judge produced this reward, and its measured held-out accuracy (None: never measured)."""
+    from edgemed.judges.evaluation import recorded_accuracy
+
+    fingerprint = getattr(getattr(reward_func, "judge", None), "fingerprint", None)
+    return {"judge_fingerprint": fingerprint,
+            "judge_heldout_accuracy": recorded_accuracy(fingerprint) if fingerprint else None}
 
 
 def _versions() -> dict[str, str]:

@@ -15,7 +15,11 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None,
 
 
 def test_in_process_judge_answers_valid_json(cache_file):
-    cfg = {"backend": "llamacpp", "cache_path": cache_file, "max_tokens": 256, "max_retries": 1,
+    from edgemed.models import default_gguf_path
+
+    # The JSON grader on the tiny shipped SmolLM2: proves the wiring, not the quality.
+    cfg = {"backend": "llamacpp", "model": str(default_gguf_path()), "template": "edgemed",
+           "cache_path": cache_file, "max_tokens": 256, "max_retries": 1,
            "retry_backoff_s": 0.0, "params": {"n_ctx": 2048, "n_threads": 1}}
     with build_judge(cfg) as judge:
         assert judge.concurrency == 1 and judge.fingerprint.startswith("criterion|llamacpp|SmolLM2")

@@ -1,0 +1,224 @@
+"""Judges measured: fit the local LLM judge's threshold and blend on TUNE cases, then score every
+judge on the shipped HELD-OUT cases that nothing was tuned on.
+
+    .venv/bin/python benchmarks/judge_eval.py tune       # ≈ 15 min: writes the frozen calibration
+    .venv/bin/python benchmarks/judge_eval.py heldout    # ≈ 10 min: writes results + recorded accuracy
+
+Order matters and is the point: ``tune`` reads only the tune cases (edgemed/judges/proxy/assets/
+cases.jsonl, 540 cases) and writes edgemed/judges/assets/judge_calibration.json (P(yes) threshold,
+proxy-blend weights, their grouped cross-validated accuracy on tune). ``heldout`` never fits
+anything: it runs ``edgemed judge eval``'s code on edgemed/judges/assets/judge_cases_heldout.jsonl
+for the proxy, the LLM judge and the blend, measures the KV-prefix saving and the cost per criterion
+on HealthBench-length answers, and writes benchmarks/results/judge_eval.json plus
+edgemed/judges/assets/judge_accuracy.json (fingerprint → held-out accuracy, read by the reports).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from edgemed.data.schema import RubricItem  # noqa: E402
+from edgemed.io import write_json_atomic  # noqa: E402
+from edgemed.judges import evaluation as ev  # noqa: E402
+from edgemed.judges.judge_model import require_judge_model  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results"
+CALIBRATION = ROOT / "edgemed" / "judges" / "assets" / "judge_calibration.json"
+
+
+def provenance() -> dict:
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    dirty = bool(subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True).stdout)
+    from edgemed.bench.machine import machine_info
+
+    return {"date": _dt.datetime.now(_dt.timezone.utc).isoformat(), "commit": commit, "worktree_dirty": dirty,
+            "machine": {**machine_info(), "platform": platform.platform()}}
+
+
+def llm_p_yes(cases, **judge_kwargs) -> tuple[list[float | None], float]:
+    """Raw P(yes) per case from the local yes/no judge (criteria of one response together)."""
+    from edgemed.judges.yesno import YesNoJudge
+
+    judge = YesNoJudge(require_judge_model(), threshold=0.5, **judge_kwargs)
+    try:
+        _, values, seconds = ev.judge_cases(_RawJudge(judge), cases)
+    finally:
+        judge.close()
+    return values, seconds
+
+
+class _RawJudge:
+    """Wraps a YesNoJudge so that judge_cases collects the raw P(yes) (kept in ``raw``) as ``met``."""
+
+    def __init__(self, inner):
+        self.inner, self.fingerprint = inner, inner.fingerprint
+
+    def grade(self, conversation, items):
+        out = self.inner.grade(conversation, items)
+        from edgemed.judges.base import Judgement
+
+        return [Judgement(None if v.met is None else float(v.raw)) for v in out]
+
+
+def tune(args) -> None:
+    from edgemed.judges.proxy import tuning
+
+    cases = ev.load_cases(tuning.default_cases_path())
+    raw_cases = tuning.load_cases()
+    assert [c["id"] for c in raw_cases] == [c.id for c in cases], "tune files disagree"
+    labels = np.array([c.met for c in cases])
+    print(f"tune: {len(cases)} cases; LLM judge P(yes) ...", flush=True)
+    scratch = RESULTS / ".judge_tune_p_llm.json"  # survives a crash below; keyed on the prompt digest
+    from edgemed.judges.yesno import prompt_digest
+
+    saved = json.loads(scratch.read_text()) if scratch.is_file() else {}
+    if saved.get("digest") == prompt_digest() and len(saved.get("p", [])) == len(cases):
+        p_llm = np.array(saved["p"])
+    else:
+        p_llm = np.array(_collect(cases))
+        scratch.write_text(json.dumps({"digest": prompt_digest(), "p": p_llm.tolist()}))
+    x, absent = tuning.case_features(raw_cases)
+    p_proxy = tuning.cross_validated_met(x, absent, raw_cases)  # out-of-fold: never saw its scenario
+
+    folds = tuning.grouped_folds(raw_cases)
+    feats = np.c_[[ _logit(p) for p in p_llm], [_logit(p) for p in p_proxy]]
+    oof_llm, oof_blend = np.zeros(len(cases), bool), np.zeros(len(cases))
+    for fold in range(folds.max() + 1):
+        train, val = tuning.training_mask(raw_cases, folds, fold), folds == fold
+        t, _ = ev.best_threshold(p_llm[train].tolist(), labels[train].tolist())
+        oof_llm[val] = p_llm[val] >= t
+        cal = tuning.fit_logistic(feats[train], labels[train], ("llm", "proxy"), class_weight=None)
+        oof_blend[val] = cal.probability(feats[val])
+    threshold, tune_acc = ev.best_threshold(p_llm.tolist(), labels.tolist())
+    cal = tuning.fit_logistic(feats, labels, ("llm", "proxy"), class_weight=None)
+    # back to raw logit space: z = bias + Σ w_i (f_i − mean_i)/scale_i
+    w = cal.weights / cal.scale
+    blend = {"bias": float(cal.bias - (cal.weights * cal.mean / cal.scale).sum()),
+             "w_llm": float(w[0]), "w_proxy": float(w[1])}
+
+    def acc(pred):
+        return float((np.asarray(pred) == labels).mean())
+
+    figures = {
+        "n": len(cases), "always_not_met": float((~labels).mean()),
+        "llm_at_0.5": acc(p_llm >= 0.5), "llm_cv_threshold": acc(oof_llm), "llm_fitted_threshold_in_sample": tune_acc,
+        "proxy_cv": acc(p_proxy >= 0.5), "blend_cv": acc(oof_blend >= 0.5),
+        "per_kind_blend_cv": {k: acc_k for k, acc_k in _per_kind(cases, oof_blend >= 0.5).items()},
+        "per_kind_llm_cv": _per_kind(cases, oof_llm),
+    }
+    out = {"script": "benchmarks/judge_eval.py tune", **provenance(), "cases": "edgemed/judges/proxy/assets/cases.jsonl",
+           "threshold": threshold, "blend": blend, "tune_figures": figures,
+           "note": "fitted on tune cases only (grouped 5-fold CV figures are out-of-fold); frozen before any held-out run"}
+    write_json_atomic(CALIBRATION, out)
+    write_json_atomic(RESULTS / "judge_tune.json", {**out, "p_llm": p_llm.tolist(), "p_proxy_oof": p_proxy.tolist(),
+                                                   "ids": [c.id for c in cases]})
+    print(json.dumps(figures, indent=1))
+
+
+def _collect(cases) -> list[float]:
+    values, _ = llm_p_yes(cases)
+    return [0.5 if v is None else v for v in values]
+
+
+def _logit(p: float) -> float:
+    from edgemed.judges.yesno import logit
+
+    return logit(float(p))
+
+
+def _per_kind(cases, pred) -> dict:
+    out: dict = {}
+    for k in sorted({c.kind for c in cases}):
+        ix = [i for i, c in enumerate(cases) if c.kind == k]
+        out[k] = float(np.mean([pred[i] == cases[i].met for i in ix]))
+    return out
+
+
+def heldout(args) -> None:
+    from edgemed.judges import build_judge
+
+    cases = ev.load_cases(ev.SHIPPED_HELDOUT)
+    labels = [c.met for c in cases]
+    rows = [{"judge": "always not met", "fingerprint": None, "accuracy": sum(not y for y in labels) / len(labels)}]
+    configs = [("proxy", {"backend": "proxy"}),
+               ("llm yes/no (Qwen2.5-Coder-1.5B Q4_K_M)", {"backend": "llamacpp"}),
+               ("llm + proxy blend", {"backend": "llamacpp", "params": {"with_proxy": True}})]
+    for name, raw in configs:
+        print(f"heldout: {name} ...", flush=True)
+        with build_judge({**raw, "cache_path": "off", "params": {**raw.get("params", {}), "n_threads": args.threads}}
+                         if raw["backend"] != "proxy" else {**raw, "cache_path": "off"}) as judge:
+            preds, _, seconds = ev.judge_cases(judge, cases)
+            rows.append({"judge": name, "fingerprint": judge.fingerprint, **ev.summarize(cases, preds, seconds)})
+        print(f"  accuracy {rows[-1]['accuracy']:.3f}  {rows[-1]['seconds_per_criterion']:.2f} s/criterion", flush=True)
+    timing = healthbench_timing(args)
+    out = {"script": "benchmarks/judge_eval.py heldout", **provenance(),
+           "cases": "edgemed/judges/assets/judge_cases_heldout.jsonl",
+           "calibration": json.loads(CALIBRATION.read_text())["date"] if CALIBRATION.is_file() else None,
+           "judges": rows, "healthbench_length": timing}
+    write_json_atomic(RESULTS / "judge_eval.json", out)
+    write_json_atomic(ev.RECORDED, {"source": "benchmarks/results/judge_eval.json", "date": out["date"],
+                                    "judges": [{"fingerprint": r["fingerprint"], "accuracy": r["accuracy"]}
+                                               for r in rows if r["fingerprint"]]})
+    print(json.dumps({r["judge"]: round(r["accuracy"], 3) for r in rows}, indent=1))
+    print(json.dumps(timing, indent=1))
+
+
+def healthbench_timing(args) -> dict:
+    """Seconds per criterion grading HealthBench heart answers (their ideal completions) with every
+    rubric item, with and without reusing the KV prefix across one answer's criteria."""
+    from edgemed.data.healthbench import load_healthbench
+    from edgemed.data.heart import heart_subset
+    from edgemed.judges.yesno import YesNoJudge
+
+    from edgemed.data.healthbench import offline_path
+
+    ideal = {}  # the loader keeps rubrics, not ideal completions: read them from the same file
+    for line in offline_path().read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        text = (row.get("ideal_completions_data") or {}).get("ideal_completion")
+        if text:
+            ideal[row["prompt_id"]] = text
+    records = [r for r in heart_subset(load_healthbench(None)).records if r.prompt_id in ideal][: args.hb_records]
+    jobs = [(r.prompt + [{"role": "assistant", "content": ideal[r.prompt_id]}], r.rubrics) for r in records]
+    out: dict = {"n_records": len(jobs), "n_criteria": sum(len(items) for _, items in jobs),
+                 "prompt_ids": [r.prompt_id for r in records]}
+    for reuse in (True, False):
+        judge = YesNoJudge(require_judge_model(), n_threads=args.threads, reuse_prefix=reuse)
+        judge.grade([{"role": "user", "content": "warm-up"}, {"role": "assistant", "content": "ok"}],
+                    [RubricItem("Says ok.", 1)])
+        t0 = time.perf_counter()
+        for conv, items in jobs:
+            judge.grade(conv, items)
+        seconds = time.perf_counter() - t0
+        key = "with_prefix_reuse" if reuse else "without_prefix_reuse"
+        out[key] = {"seconds": seconds, "seconds_per_criterion": seconds / out["n_criteria"],
+                    "tokens_evaluated": judge.tokens_evaluated}
+        judge.close()
+    out["saving_x"] = out["without_prefix_reuse"]["seconds"] / out["with_prefix_reuse"]["seconds"]
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("stage", choices=["tune", "heldout"], help="tune: fit on tune cases; heldout: measure, fit nothing.")
+    ap.add_argument("--threads", type=int, default=2, help="llama.cpp threads (2 = this machine's cores).")
+    ap.add_argument("--hb-records", type=int, default=3, help="HealthBench heart answers for the timing test.")
+    args = ap.parse_args()
+    tune(args) if args.stage == "tune" else heldout(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
