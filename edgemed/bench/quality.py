@@ -36,8 +36,11 @@ def messages_for(record: RubricRecord, cfg: QualityConfig) -> list[dict[str, str
     >>> [m["role"] for m in messages_for(r, QualityConfig(system_prompt="Be brief."))]
     ['system', 'user']
     """
-    if cfg.system_prompt:
-        return [{"role": "system", "content": cfg.system_prompt}] + list(record.prompt)
+    from edgemed.models.chat import resolve_system_prompt
+
+    system = resolve_system_prompt(cfg.system_prompt)
+    if system:
+        return [{"role": "system", "content": system}] + list(record.prompt)
     return list(record.prompt)
 
 

@@ -9,6 +9,25 @@ DEFAULT_SYSTEM_PROMPT = (
 )
 
 
+# For small CPU models whose answers otherwise run past any affordable token cap (measured:
+# SmolLM2-135M's greedy answers to heart prompts often exceed 400 tokens): the CPU configs use it
+# for training and benching alike, so the trained model is graded on the task it practised.
+BRIEF_SYSTEM_PROMPT = DEFAULT_SYSTEM_PROMPT + " Keep the answer short: at most five sentences."
+
+SYSTEM_PROMPTS = {"default": DEFAULT_SYSTEM_PROMPT, "brief": BRIEF_SYSTEM_PROMPT}
+
+
+def resolve_system_prompt(value: str | None) -> str | None:
+    """A named prompt (``default``, ``brief``) → its text; other text as given; None/empty → none.
+
+    >>> resolve_system_prompt("brief").endswith("at most five sentences.")
+    True
+    >>> resolve_system_prompt("") is None
+    True
+    """
+    return SYSTEM_PROMPTS.get(value, value) if value else None
+
+
 def with_system(messages: list[dict], system_prompt: str | None) -> list[dict]:
     """Prepend a system message unless one is already there.
 

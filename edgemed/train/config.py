@@ -65,7 +65,9 @@ class DataSection:
     split: str | None = _f("train", "Keep only records of this split, so validation/test prompts are "
                                     "never trained on; null keeps all (for sources without splits).")
     system_prompt: str | None = _f("default", "System message put before each prompt: 'default' (edgemed's "
-                                              "heart-assistant prompt), any text, or null for none.")
+                                              "heart-assistant prompt), 'brief' (the same, asking for at most "
+                                              "five sentences: small CPU models otherwise overrun the token cap), "
+                                              "any text, or null for none.")
     min_rubric_items: int = _f(4, "Drop prompts with fewer rubric items; the paper kept > 3, since short "
                                   "rubrics give coarse, low-variance rewards.")
     max_prompts: int | None = _f(None, "Use at most this many prompts (after filtering, in a seeded "

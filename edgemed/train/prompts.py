@@ -17,15 +17,10 @@ from typing import Any
 
 from edgemed.data.schema import RubricRecord
 from edgemed.errors import ConfigError
+from edgemed.models.chat import DEFAULT_SYSTEM_PROMPT, resolve_system_prompt  # noqa: F401  (one home)
 from edgemed.train.config import DataSection
 
 log = logging.getLogger(__name__)
-
-DEFAULT_SYSTEM_PROMPT = (
-    "You are a careful medical assistant specialised in heart and blood-vessel health. Answer the "
-    "user's question accurately and clearly, say what is uncertain, and tell them when symptoms "
-    "need urgent care or a clinician's assessment."
-)
 
 
 @dataclass
@@ -133,19 +128,6 @@ def check_no_eval_leak(records: list[RubricRecord], eval_ids: set[str], eval_tex
             f"data: {len(leaked)} training prompt(s) of '{source}' are in the HealthBench heart eval "
             f"subset (rule {rule}), e.g. {', '.join(leaked[:3])}; remove them or set "
             f"data.check_eval_leak: false")
-
-
-def resolve_system_prompt(value: str | None) -> str | None:
-    """``default`` → edgemed's heart-assistant prompt; other text as given; None/empty → none.
-
-    >>> resolve_system_prompt("default").startswith("You are a careful medical assistant")
-    True
-    >>> resolve_system_prompt("") is None
-    True
-    """
-    if value == "default":
-        return DEFAULT_SYSTEM_PROMPT
-    return value or None
 
 
 def to_row(record: RubricRecord, system_prompt: str | None) -> dict[str, Any]:
