@@ -70,7 +70,7 @@ class _RawJudge:
         out = self.inner.grade(conversation, items)
         from edgemed.judges.base import Judgement
 
-        return [Judgement(None if v.met is None else float(v.raw)) for v in out]
+        return [Judgement(None if v.met is None else json.loads(v.raw)["p_yes"]) for v in out]
 
 
 def tune(args) -> None:
@@ -148,37 +148,78 @@ def _per_kind(cases, pred) -> dict:
 
 
 def heldout(args) -> None:
+    """Every judge on the held-out cases; nothing is fitted. The LLM alone and the blend come from one
+    pass of the blend judge (the same P(yes) feeds both: the LLM alone is P(yes) ≥ its threshold)."""
     from edgemed.judges import build_judge
+    from edgemed.judges.base import Judgement
+    from edgemed.judges.yesno import load_calibration
 
     cases = ev.load_cases(ev.SHIPPED_HELDOUT)
     labels = [c.met for c in cases]
-    rows = [{"judge": "always not met", "fingerprint": None, "accuracy": sum(not y for y in labels) / len(labels)}]
-    configs = [("proxy", {"backend": "proxy"}),
-               ("llm yes/no (Qwen2.5-Coder-1.5B Q4_K_M)", {"backend": "llamacpp"}),
-               ("llm + proxy blend", {"backend": "llamacpp", "params": {"with_proxy": True}})]
-    for name, raw in configs:
-        print(f"heldout: {name} ...", flush=True)
-        with build_judge({**raw, "cache_path": "off", "params": {**raw.get("params", {}), "n_threads": args.threads}}
-                         if raw["backend"] != "proxy" else {**raw, "cache_path": "off"}) as judge:
-            preds, _, seconds = ev.judge_cases(judge, cases)
-            rows.append({"judge": name, "fingerprint": judge.fingerprint, **ev.summarize(cases, preds, seconds)})
-        print(f"  accuracy {rows[-1]['accuracy']:.3f}  {rows[-1]['seconds_per_criterion']:.2f} s/criterion", flush=True)
-    timing = healthbench_timing(args)
     out = {"script": "benchmarks/judge_eval.py heldout", **provenance(),
-           "cases": "edgemed/judges/assets/judge_cases_heldout.jsonl",
-           "calibration": json.loads(CALIBRATION.read_text())["date"] if CALIBRATION.is_file() else None,
-           "judges": rows, "healthbench_length": timing}
-    write_json_atomic(RESULTS / "judge_eval.json", out)
+           "cases": "edgemed/judges/assets/judge_cases_heldout.jsonl", "n": len(cases),
+           "calibration": json.loads(CALIBRATION.read_text())["date"],
+           "load_average_at_start": LOAD_AT_START,
+           "judges": [{"judge": "always not met", "fingerprint": None,
+                       "accuracy": sum(not y for y in labels) / len(labels)}]}
+    path = RESULTS / "judge_eval.json"
+
+    def record(name, fingerprint, preds, seconds, **extra):
+        out["judges"].append({"judge": name, "fingerprint": fingerprint, **ev.summarize(cases, preds, seconds), **extra})
+        write_json_atomic(path, out)  # after every judge: a later crash loses nothing
+        print(f"  {name}: accuracy {out['judges'][-1]['accuracy']:.3f}", flush=True)
+
+    print("heldout: proxy ...", flush=True)
+    with build_judge({"backend": "proxy", "cache_path": "off"}) as judge:
+        preds, _, seconds = ev.judge_cases(judge, cases)
+        record("proxy", judge.fingerprint, preds, seconds)
+
+    print("heldout: local LLM judge (P(yes)) with the proxy blend ...", flush=True)
+    raws: list[dict | None] = []
+
+    class Keep:  # keeps each verdict's raw figures; verdicts pass through unchanged
+        def __init__(self, inner):
+            self.inner, self.fingerprint = inner, inner.fingerprint
+
+        def grade(self, conversation, items):
+            verdicts = self.inner.grade(conversation, items)
+            raws.extend(None if v.met is None else json.loads(v.raw) for v in verdicts)
+            return verdicts
+
+    cfg = {"backend": "llamacpp", "cache_path": "off", "params": {"with_proxy": True, "n_threads": args.threads}}
+    with build_judge(cfg) as judge:
+        blend_fp = judge.fingerprint
+        _, _, seconds = ev.judge_cases(Keep(judge.inner), cases)
+    # judge_cases groups cases by response; map the raw figures back to case order the same way
+    order = [i for ix in _by_response(cases).values() for i in ix]
+    by_case: list[dict | None] = [None] * len(cases)
+    for i, r in zip(order, raws):
+        by_case[i] = r
+    threshold = load_calibration()["threshold"]
+    llm_fp = blend_fp.split("|proxy-v")[0]  # the LLM judge alone: the same fingerprint without the blend
+    llm_preds = [None if r is None else r["p_yes"] >= threshold for r in by_case]
+    blend_preds = [None if r is None else r["blend"] >= 0.5 for r in by_case]
+    note = "one pass of the blend judge; seconds include the proxy"
+    record("local LLM judge alone (Qwen2.5-Coder-1.5B Q4_K_M, yes/no)", llm_fp, llm_preds, seconds, timing_note=note)
+    record("local LLM judge + proxy blend (the llamacpp default)", blend_fp, blend_preds, seconds, timing_note=note)
     write_json_atomic(ev.RECORDED, {"source": "benchmarks/results/judge_eval.json", "date": out["date"],
                                     "judges": [{"fingerprint": r["fingerprint"], "accuracy": r["accuracy"]}
-                                               for r in rows if r["fingerprint"]]})
-    print(json.dumps({r["judge"]: round(r["accuracy"], 3) for r in rows}, indent=1))
-    print(json.dumps(timing, indent=1))
+                                               for r in out["judges"] if r["fingerprint"]]})
+    print(json.dumps({r["judge"]: round(r["accuracy"], 3) for r in out["judges"]}, indent=1))
+
+
+def _by_response(cases) -> dict:
+    from collections import defaultdict
+
+    groups = defaultdict(list)
+    for i, c in enumerate(cases):
+        groups[(c.q, c.response)].append(i)
+    return groups
 
 
 def timing_only(args) -> None:
     path = RESULTS / "judge_eval.json"
-    out = json.loads(path.read_text())
+    out = json.loads(path.read_text()) if path.is_file() else {}
     out["healthbench_length"] = {**healthbench_timing(args), **provenance(), "load_average_at_start": LOAD_AT_START}
     write_json_atomic(path, out)
     print(json.dumps(out["healthbench_length"], indent=1))
@@ -197,8 +238,9 @@ def healthbench_timing(args) -> dict:
     from edgemed.data.healthbench import offline_path
 
     ideal = {}  # the loader keeps rubrics, not ideal completions: read them from the same file
-    for line in offline_path().read_text(encoding="utf-8").splitlines():
-        row = json.loads(line)
+    with open(offline_path(), encoding="utf-8") as f:  # not splitlines(): texts hold U+2028
+        rows = [json.loads(line) for line in f if line.strip()]
+    for row in rows:
         text = (row.get("ideal_completions_data") or {}).get("ideal_completion")
         if text:
             ideal[row["prompt_id"]] = text

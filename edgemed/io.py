@@ -134,3 +134,17 @@ def cache_dir(*parts: str) -> Path:
     path = root.joinpath(*parts)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def env_share_dir(name: str) -> Path:
+    """``<python env>/share/edgemed/<name>``: files that belong with the environment that uses them
+    (the GGUF converter matched to its llama-cpp-python, the local judge model), so every process of
+    that venv finds them; ``$EDGEMED_HOME/<name>`` when the environment is read-only."""
+    import sys
+
+    env_dir = Path(sys.prefix) / "share" / "edgemed" / name
+    try:
+        env_dir.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return cache_dir(name)
+    return env_dir if os.access(env_dir, os.W_OK) else cache_dir(name)

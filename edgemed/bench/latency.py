@@ -9,6 +9,7 @@ subprocess per build (``isolate``) that is the build's own footprint, loading in
 from __future__ import annotations
 
 import datetime as _dt
+import os
 import resource
 import statistics
 import sys
@@ -116,6 +117,7 @@ def run_latency(runner, target: Target, cfg: LatencyConfig, out: Path, machine: 
             # edgemed's additions
             "target": target.label, "key": key, "test": name, "format": target.format,
             "quant": target.quant, "device": info["device"], "device_pref": runner.device_pref,
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),  # see docs/runtimes.md
             "execution_provider": info.get("execution_provider"),
             "cores_physical": machine["cores_physical"], "peak_rss_bytes": peak_rss_bytes(),
             "rss_isolated": isolated, "load_seconds": round(runner.load_seconds, 3),

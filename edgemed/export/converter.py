@@ -22,7 +22,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from edgemed.errors import ConfigError, EdgemedError
-from edgemed.io import absolute, cache_dir
+from edgemed.io import absolute, env_share_dir
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +40,7 @@ def llama_cpp_version() -> str:
 
 def tools_dir() -> Path:
     """Where converters live: in the Python environment that holds the matching llama-cpp-python."""
-    env_dir = Path(sys.prefix) / "share" / "edgemed" / "tools"
-    try:
-        env_dir.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return cache_dir("tools")
-    return env_dir if os.access(env_dir, os.W_OK) else cache_dir("tools")
+    return env_share_dir("tools")
 
 
 def converter_dir() -> Path:

@@ -44,17 +44,13 @@ def load_cases(path: str | Path) -> list[Case]:
     ...
     edgemed.errors.DataError: ...c.jsonl:1: met: must be true or false, got 'yes'
     """
+    from edgemed.data.jsonl import iter_json_lines
+
     path = Path(path)
-    if not path.is_file():
-        raise DataError("no such file", path=str(path))
     cases = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(f"not valid JSON ({e.msg})", path=str(path), line=n) from None
+    for n, row in iter_json_lines(path):
+        if isinstance(row, DataError):
+            raise row
         if not isinstance(row, dict):
             raise DataError("expected a JSON object", path=str(path), line=n)
         if "q" not in row and "question" in row:  # the older case files say "question"

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgemed.errors import ConfigError, EdgemedError
-from edgemed.io import atomic_path, cache_dir
+from edgemed.io import atomic_path, env_share_dir
 
 
 @dataclass(frozen=True)
@@ -69,12 +69,7 @@ def models_dir() -> Path:
         path = Path(os.environ["EDGEMED_MODELS"])
         path.mkdir(parents=True, exist_ok=True)
         return path
-    env_dir = Path(sys.prefix) / "share" / "edgemed" / "models"
-    try:
-        env_dir.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return cache_dir("models")
-    return env_dir if os.access(env_dir, os.W_OK) else cache_dir("models")
+    return env_share_dir("models")
 
 
 def judge_model_path(spec: PartedGGUF = JUDGE_GGUF) -> Path:

@@ -206,10 +206,10 @@ class YesNoJudge:
                     q = blend(p, pv.met, self.blend_weights)
                     met = q if self.use_logprobs else float(q >= 0.5)
                     out.append(Judgement(met=met, explanation=f"P(yes)={p:.3f} proxy={pv.met:.3f} blend={q:.3f}",
-                                         raw=f"{p:.6f}"))
+                                         raw=json.dumps({"p_yes": round(p, 6), "p_proxy": pv.met, "blend": round(q, 6)})))
                     continue
                 met = shift_probability(p, self.threshold) if self.use_logprobs else float(p >= self.threshold)
-                out.append(Judgement(met=met, explanation=f"P(yes)={p:.3f}", raw=f"{p:.6f}"))
+                out.append(Judgement(met=met, explanation=f"P(yes)={p:.3f}", raw=json.dumps({"p_yes": round(p, 6)})))
         return out
 
     def close(self) -> None:

@@ -67,14 +67,12 @@ def load_cases(path: str | Path | None = None) -> list[dict]:
     (540, {'tune'})
     """
     path = Path(path) if path else default_cases_path()
+    from edgemed.data.jsonl import iter_json_lines
+
     cases, seen = [], set()
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            case = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(f"invalid JSON: {e.msg}", path=str(path), line=n) from None
+    for n, case in iter_json_lines(path):
+        if isinstance(case, DataError):
+            raise case
         _check(case, str(path), n, seen)
         cases.append(case)
     return cases
