@@ -7,7 +7,7 @@ paired difference with its CI and sign test (from the run's bench.json), plus ma
 Budgets on 2 CPU cores: pipeline_default ≤ 15 min wall, pipeline_demo ≤ 60 min; ≤ 6 GiB peak RSS.
 
     python benchmarks/pipeline_run.py                          # pipeline_default, fresh run
-    python benchmarks/pipeline_run.py --config pipeline_demo   # ≈ 50 min: did training help?
+    python benchmarks/pipeline_run.py --config pipeline_demo   # under an hour: did training help?
     python benchmarks/pipeline_run.py --make-run               # the README command itself, in this checkout
 """
 

@@ -101,8 +101,8 @@ def write_report(cfg: PipelineConfig, state: PipelineState) -> Path:
                   for s, rec in state.stages.items()]
     lines = [f"# edgemed run `{cfg.name}`", *headline(root), "",
              f"Base model `{cfg.model}`; stages {', '.join(cfg.stages)}. Quality is graded by the judge named "
-             "in the bench section (the offline proxy judge by default: a similarity-based stand-in for an "
-             "LLM judge, see docs/proxy_judge.md).", "",
+             "above (bench `judge: auto`: the local LLM judge when installed, else the offline proxy; "
+             "see docs/judges.md).", "",
              "| stage | wall s (last run) | finished |", "|---|---|---|", *stage_rows, ""]
     lines += training_section(root) + export_section(root) + bench_section(root)
     return write_text_atomic(root / "report.md", "\n".join(lines).rstrip() + "\n")
