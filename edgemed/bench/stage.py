@@ -160,11 +160,11 @@ def run_worker(cfg: BenchConfig, target: Target, records, out: Path, threads: in
         run_job(job)
         return
     job_path = write_json_atomic(out / "jobs" / f"{target.label.replace('/', '__')}.json", job)
-    from edgemed.runtimes.llamacpp import run_child
+    from edgemed.runtimes.llamacpp import run_child, timed_worker_env
 
     try:
         run_child([sys.executable, "-m", "edgemed.bench.worker", str(job_path)], f"bench worker for {target.label}",
-                  stdout=subprocess.DEVNULL)
+                  stdout=subprocess.DEVNULL, env=timed_worker_env())
     except EdgemedError as e:
         raise EdgemedError(f"{e}. Re-run to resume; finished work is kept in {out}") from None
 

@@ -62,3 +62,15 @@ def test_edgemed_children_inherit_the_passive_policy(tmp_path):
             "sys.argv=['edgemed','--help']; main(['--help']); print('POLICY', os.environ['OMP_WAIT_POLICY'])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert "POLICY PASSIVE" in out.stdout, out.stderr[-1000:]
+
+
+def test_timed_bench_workers_get_openmps_default_unless_the_user_chose(monkeypatch):
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    monkeypatch.delenv(runtime.DEFAULTED, raising=False)
+    monkeypatch.delenv(runtime.KEEP_OPENMP_DEFAULT, raising=False)
+    runtime.set_wait_policy()
+    env = runtime.timed_worker_env()
+    assert "OMP_WAIT_POLICY" not in env and env[runtime.KEEP_OPENMP_DEFAULT] == "1"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    monkeypatch.delenv(runtime.DEFAULTED, raising=False)
+    assert runtime.timed_worker_env()["OMP_WAIT_POLICY"] == "ACTIVE"
