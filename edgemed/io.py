@@ -101,21 +101,41 @@ def append_jsonl(path: str | os.PathLike, row: dict) -> None:
 
 
 def read_jsonl_tolerant(path: str | os.PathLike) -> list[dict]:
-    """Read a resumable JSONL log, ignoring a torn (incomplete) final line left by a kill."""
+    """Read a resumable JSONL log, ignoring a torn (incomplete) final line left by a kill.
+
+    A damaged line anywhere else is not a kill's doing: one line naming the file and the line.
+
+    >>> import tempfile
+    >>> p = Path(tempfile.mkdtemp()) / "log.jsonl"; _ = p.write_text('{"a": 1}\\n{"a": 2, "b"')
+    >>> read_jsonl_tolerant(p)
+    [{'a': 1}]
+    >>> _ = p.write_text('{"a": 1}\\n{oops\\n{"a": 3}\\n')
+    >>> read_jsonl_tolerant(p)
+    Traceback (most recent call last):
+    ...
+    edgemed.errors.DataError: .../log.jsonl:2: not valid JSON (Expecting property name enclosed in double quotes); delete the file to recompute what it held
+    """
+    from edgemed.errors import DataError
+
     path = Path(path)
     if not path.exists():
         return []
     rows = []
-    lines = path.read_text(encoding="utf-8").splitlines()
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as e:
+        raise DataError(f"not UTF-8 text ({e.reason} at byte {e.start}); delete the file to recompute what it "
+                        "held", path=str(path)) from None
     for i, line in enumerate(lines):
         if not line.strip():
             continue
         try:
             rows.append(json.loads(line))
-        except json.JSONDecodeError:
+        except json.JSONDecodeError as e:
             if i == len(lines) - 1:
                 break
-            raise
+            raise DataError(f"not valid JSON ({e.msg}); delete the file to recompute what it held",
+                            path=str(path), line=i + 1) from None
     return rows
 
 

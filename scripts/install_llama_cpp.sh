@@ -45,3 +45,10 @@ lib = pathlib.Path(importlib.util.find_spec("llama_cpp").origin).parent / "lib"
 (lib / "edgemed_build.json").write_text(json.dumps({"flavour": sys.argv[1], "cmake_args": sys.argv[2]}) + "\n")
 print(f"llama-cpp-python installed from a {sys.argv[1]} build ({lib})")
 PYEOF
+# llama-imatrix, llama-quantize and llama-bench from the same source, linked to this wheel's libraries
+# (heart-calibrated GGUF quants and the llama-bench yardstick). It asks edgemed where the tools go, so
+# it runs once edgemed imports: from the source tree (the repo root is the cwd of `make install`) or
+# installed. `make install` calls this script again after `pip install -e .`: that pass only re-links.
+if "$PY" -c "import edgemed" 2>/dev/null; then
+    bash "$(dirname "$0")/build_llama_tools.sh" "$PY" "$VER" "$FLAVOUR" "$FLAGS"
+fi

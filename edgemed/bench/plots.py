@@ -11,7 +11,7 @@ from typing import Any
 
 from edgemed.io import atomic_path
 
-MARKERS = {"torch": "s", "onnxruntime": "^", "llama.cpp": "o"}
+MARKERS = {"torch": "s", "onnxruntime": "^", "onnxruntime-genai": "D", "llama.cpp": "o"}
 
 
 def _save(fig, path: Path) -> Path:
@@ -48,6 +48,17 @@ def _quality_scatter(plt, points, xlabel: str, judge: str, title: str):
     return fig, ax
 
 
+def fidelity(t: dict) -> float | None:
+    """A build's teacher-forced top-1 agreement with fp32; the fp32 source itself is 1.
+
+    >>> fidelity({"format": "hf", "parity": None}), fidelity({"format": "gguf", "parity": {"top1_agreement": 0.9}})
+    (1.0, 0.9)
+    """
+    if t.get("format") == "hf":
+        return 1.0
+    return (t.get("parity") or {}).get("top1_agreement")
+
+
 def write_plots(report: dict[str, Any], out: Path) -> list[Path]:
     """Write the plots this report has data for; returns their paths."""
     import matplotlib
@@ -79,6 +90,20 @@ def write_plots(report: dict[str, Any], out: Path) -> list[Path]:
                                    "artifact size (MiB, log)", judge, "Size vs quality")
         ax.set_xscale("log")
         paths.append(_save(fig, out / "size_vs_quality.png"))
+        plt.close(fig)
+
+    # Fidelity vs speed vs size, every timed build in one picture (the torch fp32 source is top-1 = 1).
+    frontier = [(t, tg["avg_ts"], fidelity(t)) for t, tg in speed if fidelity(t) is not None]
+    if frontier:
+        fig, ax = plt.subplots(figsize=(7.5, 4.8))
+        for t, x, y in frontier:
+            ax.scatter(x, y, s=max(12.0, t["bytes"] / 2**20), alpha=0.55, marker=MARKERS.get(t["backend"], "o"))
+            ax.annotate(f"{t['label']} ({t['bytes'] / 2**20:.0f} MiB)", (x, y), fontsize=6,
+                        xytext=(4, 3), textcoords="offset points")
+        ax.set_xlabel("decode tok/s (higher is better)")
+        ax.set_ylabel("parity: top-1 agreement with fp32 (held-out heart text)")
+        ax.set_title("Fidelity vs decode speed; marker area ∝ size")
+        paths.append(_save(fig, out / "fidelity_speed_size.png"))
         plt.close(fig)
 
     # Latency bars with ± std error bars, prefill and decode side by side.

@@ -16,6 +16,7 @@ from edgemed.bench import quality_metrics, scoring
 from edgemed.bench.config import QualityConfig
 from edgemed.bench.targets import Target
 from edgemed.data.schema import RubricRecord
+from edgemed.errors import DataError
 from edgemed.io import append_jsonl, read_jsonl_tolerant
 
 GENERATIONS = "generations.jsonl"
@@ -143,8 +144,8 @@ def quality_summary(target: Target, records: Sequence[RubricRecord], cfg: Qualit
             continue
         met = row["met"]
         if len(met) != len(record.rubrics):
-            raise ValueError(f"{out / GRADES}: {record.prompt_id} has {len(met)} verdicts for "
-                             f"{len(record.rubrics)} criteria (stale log? delete the rows of {target.label})")
+            raise DataError(f"{record.prompt_id} has {len(met)} verdicts for {len(record.rubrics)} criteria: "
+                            f"a stale log; delete the rows of {target.label} and re-run", path=str(out / GRADES))
         criteria += len(met)
         failures += sum(m is None for m in met)
         s = scoring.example_score(record.points, met)
@@ -177,7 +178,8 @@ def quality_summary(target: Target, records: Sequence[RubricRecord], cfg: Qualit
     for p in scores:
         e = examples[p]
         per_example[p] = {"score": scores[p], "norm": norms[p], "keyword_pass": keyword.get(p),
-                          **{k: e[k] for k in ("hit_rate", "pitfall_rate", "tokens", "words", "truncated")}}
+                          **{k: e[k] for k in ("hit_rate", "pitfall_rate", "tokens", "words", "truncated",
+                                               "distinct_2", "repeated_sentences")}}
     return {
         "healthbench": agg(list(scores.values())),
         "metrics": summary(list(examples.values())),

@@ -7,7 +7,9 @@ so every build reads 0.000 and nothing can be told apart. These metrics keep the
 - **hit rate** = met positive criteria / judged positive criteria (pooled over examples);
 - **pitfall rate** = met negative criteria / judged negative criteria (pooled);
 - **answer length** (tokens from the generation logs, and words) and the **truncation rate**
-  (answers that used the whole ``max_new_tokens`` budget).
+  (answers that used the whole ``max_new_tokens`` budget);
+- reward-hacking diagnostics: **distinct-2** (distinct word bigrams / bigrams: loops score low) and
+  the **repeated-sentence rate** (sentences that repeat an earlier one in the same answer).
 
 Judge failures (``met = None``) are skipped and counted, never read as "not met". Probabilities
 count as partial hits (p of an item). Base vs trained: per-prompt differences (B − A), their mean
@@ -17,6 +19,7 @@ with a paired-bootstrap 95% CI, and an exact two-sided sign test.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, Sequence
 
 import numpy as np
@@ -25,7 +28,7 @@ from edgemed.bench import scoring
 
 # Per-example fields compared between base and trained, and their names in bench.json.
 PAIRED_METRICS = {"score": "unclipped_score", "hit_rate": "hit_rate", "pitfall_rate": "pitfall_rate",
-                  "tokens": "answer_tokens"}
+                  "tokens": "answer_tokens", "distinct_2": "distinct_2", "repeated_sentences": "repeated_sentences"}
 
 
 def ratio(num: float, den: float) -> float | None:
@@ -69,6 +72,42 @@ def is_truncated(n_gen: int | None, max_new_tokens: int | None) -> bool | None:
     return n_gen >= max_new_tokens
 
 
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+def distinct_2(text: str | None) -> float | None:
+    """Distinct word bigrams / all word bigrams (lower-cased): low when an answer loops on itself.
+
+    >>> distinct_2("call 911 now call 911 now"), distinct_2("Chest pain needs care."), distinct_2("ok")
+    (0.6, 1.0, None)
+    """
+    if text is None:
+        return None
+    words = text.lower().split()
+    pairs = list(zip(words, words[1:]))
+    return ratio(len(set(pairs)), len(pairs))
+
+
+def repeated_sentence_rate(text: str | None) -> float | None:
+    """Share of an answer's sentences that repeat an earlier one word for word (case and spacing ignored).
+
+    >>> repeated_sentence_rate("Call 911. Call 911. Chew aspirin. call  911.")
+    0.5
+    >>> repeated_sentence_rate("One. Two."), repeated_sentence_rate("")
+    (0.0, None)
+    """
+    if text is None:
+        return None
+    sentences = [" ".join(s.lower().split()) for s in _SENTENCE_END.split(text)]
+    sentences = [s for s in sentences if s]
+    seen: set[str] = set()
+    repeats = 0
+    for s in sentences:
+        repeats += s in seen
+        seen.add(s)
+    return ratio(repeats, len(sentences))
+
+
 def example_metrics(points: Sequence[float], met: Sequence[scoring.Met], response: str | None = None,
                     n_gen: int | None = None, max_new_tokens: int | None = None) -> dict[str, Any]:
     """One example's unclipped score, hit and pitfall rates, counts and length, for bench.json's per_example.
@@ -80,7 +119,8 @@ def example_metrics(points: Sequence[float], met: Sequence[scoring.Met], respons
     c = criteria_counts(points, met)
     return {"score": scoring.example_score(points, met),
             "hit_rate": ratio(c["pos_met"], c["pos_judged"]), "pitfall_rate": ratio(c["neg_met"], c["neg_judged"]),
-            **c, "tokens": n_gen, "words": word_count(response), "truncated": is_truncated(n_gen, max_new_tokens)}
+            **c, "tokens": n_gen, "words": word_count(response), "truncated": is_truncated(n_gen, max_new_tokens),
+            "distinct_2": distinct_2(response), "repeated_sentences": repeated_sentence_rate(response)}
 
 
 def bootstrap_mean_ci(values: Sequence[float], n_bootstrap: int = 1000,
@@ -119,13 +159,19 @@ def summarise(examples: Sequence[dict[str, Any]], n_bootstrap: int = 1000, seed:
     tokens = [e["tokens"] for e in examples if e.get("tokens") is not None]
     words = [e["words"] for e in examples if e.get("words") is not None]
     trunc = [e["truncated"] for e in examples if e.get("truncated") is not None]
+
+    def mean_of(key: str) -> float | None:
+        values = [e[key] for e in examples if e.get(key) is not None]
+        return float(np.mean(values)) if values else None
+
     return {"n": len(examples), "n_scored": len(scores), "clipped": agg.score, "clipped_std": agg.std,
             "unclipped": mean, "unclipped_ci_low": lo, "unclipped_ci_high": hi,
             "hit_rate": ratio(tot["pos_met"], tot["pos_judged"]),
             "pitfall_rate": ratio(tot["neg_met"], tot["neg_judged"]), **tot,
             "mean_tokens": float(np.mean(tokens)) if tokens else None,
             "mean_words": float(np.mean(words)) if words else None,
-            "n_truncated": sum(trunc), "truncation_rate": ratio(sum(trunc), len(trunc))}
+            "n_truncated": sum(trunc), "truncation_rate": ratio(sum(trunc), len(trunc)),
+            "distinct_2": mean_of("distinct_2"), "repeated_sentences": mean_of("repeated_sentences")}
 
 
 # --- base vs trained -----------------------------------------------------------------------------

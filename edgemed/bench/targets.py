@@ -15,7 +15,8 @@ from typing import Any
 
 from edgemed.errors import ConfigError, DataError
 
-BACKENDS = {"hf": "torch", "onnx": "onnxruntime", "gguf": "llama.cpp"}
+BACKENDS = {"hf": "torch", "onnx": "onnxruntime", "onnx-genai": "onnxruntime-genai", "gguf": "llama.cpp",
+            "gguf-lora": "llama.cpp"}  # gguf-lora: a base GGUF + LoRA GGUF folder, loaded as one model
 # Files that are read for every decoded token; tokenizer and config files are not.
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".onnx", ".onnx_data", ".data", ".gguf")
 
@@ -71,9 +72,13 @@ def weight_bytes(path: str | Path) -> int:
 
 
 def targets_from_manifest(path: str | Path, label: str, include_base: bool = True,
-                          only: list[str] | None = None, include_failed: bool = False) -> list[Target]:
-    """The base-model row (PyTorch on ``source.path``) and the manifest's artifacts."""
+                          only: list[str] | None = None, include_failed: bool = False,
+                          verify: bool = True) -> list[Target]:
+    """The base-model row (PyTorch on ``source.path``) and the manifest's artifacts, each checked
+    against the manifest first (``edgemed.export.verify``; ``verify=False``: a size/sha256 mismatch
+    only warns, and the build is keyed on its actual sha256)."""
     from edgemed.export.manifest import load_manifest
+    from edgemed.export.verify import verify_artifact, verify_source
 
     manifest = load_manifest(path)
     targets: list[Target] = []
@@ -81,11 +86,9 @@ def targets_from_manifest(path: str | Path, label: str, include_base: bool = Tru
         src = Path(manifest.source.path)
         if not src.is_absolute():
             src = manifest.dir / src
-        if not (src / "config.json").is_file():
-            raise DataError(f"source model folder {src} is missing (needed for the base-model row)",
-                            path=str(manifest.path), field="source.path")
+        digest = verify_source(manifest, strict=verify)
         targets.append(Target(f"{label}/torch-fp32", label, "torch-fp32", "hf", "fp32", str(src),
-                              weight_bytes(src), weight_bytes(src), manifest.source.sha256,
+                              weight_bytes(src), weight_bytes(src), digest,
                               manifest.source.n_params, "reference"))
     names = [a.name for a in manifest.artifacts]
     for name in only or []:
@@ -96,18 +99,17 @@ def targets_from_manifest(path: str | Path, label: str, include_base: bool = Tru
             continue
         if not a.passed and not include_failed:
             continue
-        if not a.abspath.exists():
-            raise DataError(f"artifact file is missing: {a.abspath}", path=str(manifest.path),
-                            field=f"artifacts[{a.name}].path")
+        digest = verify_artifact(a, strict=verify)
         parity = asdict(a.parity) if a.parity is not None else None
         targets.append(Target(f"{label}/{a.name}", label, a.name, a.format, a.quant, str(a.abspath),
-                              a.bytes, weight_bytes(a.abspath), a.sha256, manifest.source.n_params,
+                              a.bytes, weight_bytes(a.abspath), digest, manifest.source.n_params,
                               a.status, parity, dict(a.runtime)))
     return targets
 
 
 def reference_targets(specs: list[str]) -> list[Target]:
-    """Outside GGUFs: ``default`` (the shipped SmolLM2 Q4_1) or paths; their type is read from the file."""
+    """Outside GGUFs: ``default`` (the shipped SmolLM2 Q4_1) or paths; their type is read from the file,
+    after its structure is checked (a cut download is one line, not a reader traceback)."""
     from edgemed.io import sha256_file
 
     out = []
@@ -121,9 +123,14 @@ def reference_targets(specs: list[str]) -> list[Target]:
             if not path.is_file() or path.suffix != ".gguf":
                 raise ConfigError(f"reference {spec!r}: not a .gguf file")
         quant, n_params = gguf_quant_and_params(path)
+        digest = sha256_file(path)
+        if spec == "default":  # the shipped file has a digest to check against: its package's RECORD
+            from edgemed.models.resolve import check_shipped_gguf
+
+            check_shipped_gguf(path, digest)
         name = f"gguf-{quant}-{'shipped' if spec == 'default' else path.stem}"
         out.append(Target(f"reference/{name}", "reference", name, "gguf", quant, str(path),
-                          path.stat().st_size, path.stat().st_size, sha256_file(path), n_params,
+                          path.stat().st_size, path.stat().st_size, digest, n_params,
                           "reference"))
     return out
 
@@ -137,6 +144,9 @@ def gguf_quant_and_params(path: Path) -> tuple[str, int]:
     """
     import gguf
 
+    from edgemed.integrity.gguf_file import check_gguf
+
+    check_gguf(path)
     reader = gguf.GGUFReader(str(path))
     n_params = sum(int(t.n_elements) for t in reader.tensors)
     field_ = reader.fields.get("general.file_type")

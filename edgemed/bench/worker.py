@@ -45,7 +45,13 @@ def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print("usage: python -m edgemed.bench.worker JOB.json", file=sys.stderr)
         return 2
-    result = run_job(json.loads(Path(argv[0]).read_text(encoding="utf-8")))
+    from edgemed.errors import EdgemedError
+
+    try:
+        result = run_job(json.loads(Path(argv[0]).read_text(encoding="utf-8")))
+    except EdgemedError as e:  # e.g. a model file damaged after the stage checked it: one line, no traceback
+        print(f"error: {e}", file=sys.stderr)
+        return getattr(e, "exit_code", 2)
     print(json.dumps(result))
     return 0
 

@@ -1,10 +1,12 @@
-"""``edgemed export``: options → ExportConfig → ``stage.run`` → a summary table.
+"""``edgemed export``: options → ExportConfig → ``stage.run`` → a summary table (or ``--json``) on stdout.
 
-    edgemed export --model default --target cpu-x86-64 --out exports/smol
+    edgemed export --model default --profile cpu-x86-64 --out exports/smol
     edgemed export --model runs/grpo/merged --formats gguf:q4_k_m,onnx:int8 --out exports/grpo
 """
 
 from __future__ import annotations
+
+import json
 
 import click
 
@@ -12,12 +14,25 @@ from edgemed.export.config import ExportConfig
 
 
 @click.command(name="export", help="Build GGUF/ONNX artifacts with parity checks and a manifest.")
-@click.option("--model", default="default", show_default=True,
-              help="Merged model folder, hub id, or 'default' (shipped SmolLM2-135M-Instruct).")
-@click.option("--target", default="cpu-x86-64", show_default=True,
-              help="Target profile: a name under edgemed/configs/targets/ or a .toml path.")
+@click.option("--model", default=None,
+              help="Merged model folder, hub id, or 'default' (shipped SmolLM2-135M-Instruct); with "
+                   "--adapter, the base (default: the base the adapter was trained on).  [default: default]")
+@click.option("--adapter", default=None,
+              help="LoRA adapter folder (edgemed train's adapter/): also write it as a GGUF LoRA on top of "
+                   "each base GGUF (gguf-lora-QUANT: base + adapter + Modelfile), so the device keeps one "
+                   "base for many adapters; parity against the merged model.")
+@click.option("--profile", default="cpu-x86-64", show_default=True,
+              help="Device profile (a name under edgemed/configs/devices/ or a .toml path): the builds, "
+                   "runtime hints and parity bounds for that class of device.")
 @click.option("--out", required=True, help="Output folder for artifacts and manifest.json.")
-@click.option("--formats", default=None, help="Override the profile's builds, e.g. gguf:q4_k_m,onnx:int8.")
+@click.option("--formats", default=None,
+              help="Override the profile's builds, e.g. gguf:q4_k_m,onnx-genai:int4. Formats: gguf "
+                   "(f16 q8_0 q5_k_m q4_k_m q4_0 q3_k_m q2_k), onnx (optimum; any exportable model: fp32 "
+                   "int8 int4), onnx-genai (onnxruntime-genai's builder, its decoder families, fastest: "
+                   "fp32 int8 int4), gguf-lora (a base GGUF + --adapter as a GGUF LoRA; the gguf quants).")
+@click.option("--imatrix", type=click.Choice(["none", "heart"]), default="none", show_default=True,
+              help="Calibrate GGUF k-quants and low-bit types with a llama-imatrix importance matrix "
+                   "from heart text (packaged rubric Q&A, never the parity prompts).")
 @click.option("--allow-degraded", is_flag=True, help="Exit 0 even if an artifact fails parity.")
 @click.option("--force", is_flag=True, help="Rebuild artifacts even when their inputs are unchanged.")
 @click.option("--threads", default=2, show_default=True, type=click.IntRange(1, 256),
@@ -28,22 +43,46 @@ from edgemed.export.config import ExportConfig
               help="Teacher-forced tokens per prompt (top-1 agreement, KL).")
 @click.option("--greedy-tokens", default=32, show_default=True, type=click.IntRange(1, 1024),
               help="Greedy tokens per prompt compared with PyTorch.")
-def command(model, target, out, formats, allow_degraded, force, threads, n_prompts, tf_tokens,
-            greedy_tokens):
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the summary as one JSON object (for scripts) instead of a table.")
+def command(model, adapter, profile, out, formats, imatrix, allow_degraded, force, threads, n_prompts, tf_tokens,
+            greedy_tokens, as_json):
     from edgemed.export import stage
 
-    config = ExportConfig(model=model, out=out, target=target, formats=formats,
+    if model is None:
+        from edgemed.export.lora import adapter_base_spec
+
+        model = adapter_base_spec(adapter) if adapter else "default"
+    config = ExportConfig(model=model, adapter=adapter, out=out, profile=profile, formats=formats, imatrix=imatrix,
                           allow_degraded=allow_degraded, force=force, threads=threads,
                           n_prompts=n_prompts, tf_tokens=tf_tokens, greedy_tokens=greedy_tokens)
     try:
         manifest = stage.run(config)
     except stage.ParityFailed as e:
-        _print_summary(e.manifest)
+        print_summary(e.manifest, as_json)
         raise
-    _print_summary(manifest)
+    print_summary(manifest, as_json)
 
 
-def _print_summary(manifest) -> None:
+def summary(manifest) -> dict:
+    """The figures the table shows, as plain data: one row per artifact."""
+    rows = []
+    for a in manifest.artifacts:
+        p = a.parity
+        rows.append({"artifact": a.name, "status": a.status, "bytes": a.bytes, "path": str(a.abspath),
+                     "top1_agreement": None if p is None else p.top1_agreement,
+                     "kl_mean": None if p is None else p.kl_mean,
+                     "greedy_match_len_mean": None if p is None else p.greedy_match_len_mean,
+                     "tokenizer_equal": None if p is None else p.tokenizer_equal})
+    return {"manifest": str(manifest.path), "architecture": manifest.source.architecture,
+            "n_params": manifest.source.n_params, "artifacts": rows}
+
+
+def print_summary(manifest, as_json: bool = False) -> None:
+    """The summary on stdout, like every stage's (logs and errors go to stderr)."""
+    if as_json:
+        click.echo(json.dumps(summary(manifest), indent=2))
+        return
     from rich.console import Console
     from rich.table import Table
 
@@ -57,4 +96,4 @@ def _print_summary(manifest) -> None:
                       *(("-",) * 4 if p is None else (f"{p.top1_agreement:.3f}", f"{p.kl_mean:.4f}",
                                                       f"{p.greedy_match_len_mean:.1f}",
                                                       "equal" if p.tokenizer_equal else "DIFFERS")))
-    Console(stderr=True).print(table)
+    Console().print(table)

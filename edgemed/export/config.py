@@ -1,27 +1,28 @@
-"""What to build and how faithful it must be: ``ExportConfig`` and the device target profiles.
+"""What to build and how faithful it must be: ``ExportConfig`` and the device profiles.
 
-A target profile (``edgemed/configs/targets/NAME.toml``, installed with the package) names the builds worth making for a
-class of device, the runtime settings the bench stage should use for them, and per-quant parity
-thresholds. The CLI's ``--formats`` overrides the profile's build list.
+A device profile (``edgemed/configs/devices/NAME.toml``, installed with the package) names the builds
+worth making for a class of device, the runtime settings the bench stage should use for them, and
+per-quant parity thresholds. The CLI's ``--formats`` overrides the profile's build list. Profiles
+are read by ``edgemed.config_reader``, like every other config.
 """
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from edgemed.config_reader import find_config, packaged_dir, read_config
 from edgemed.errors import ConfigError
 from edgemed.export.manifest import QUANTS
 from edgemed.io import absolute
 
 # Shipped device profiles live inside the package, so a plain `pip install .` has them too.
-TARGETS_DIR = Path(__file__).resolve().parents[1] / "configs" / "targets"
+DEVICES_DIR = packaged_dir("devices")
 # top1_agreement and greedy_match_len_mean are lower bounds, kl_mean an upper bound.
 THRESHOLD_KEYS = ("top1_agreement", "kl_mean", "greedy_match_len_mean")
 # Defaults measured on SmolLM2-135M against its fp32 checkpoint, with headroom for larger models
-# (which quantize better); a target profile can tighten or loosen any of them.
+# (which quantize better); a device profile can tighten or loosen any of them.
 DEFAULT_THRESHOLDS: dict[str, dict[str, float]] = {
     "f16": {"top1_agreement": 0.98, "kl_mean": 0.01, "greedy_match_len_mean": 16},
     "q8_0": {"top1_agreement": 0.95, "kl_mean": 0.05, "greedy_match_len_mean": 8},
@@ -30,6 +31,10 @@ DEFAULT_THRESHOLDS: dict[str, dict[str, float]] = {
     # Plain 4-bit blocks on a 576-wide model (SmolLM2-135M: top-1 0.715, KL 0.343, greedy 1.2) sit
     # far from fp32; these bounds catch a broken build, they do not certify a faithful one.
     "q4_0": {"top1_agreement": 0.65, "kl_mean": 0.50, "greedy_match_len_mean": 0.5},
+    # 3- and 2-bit k-quants: bounds that catch a broken build; an importance matrix (--imatrix) is
+    # what makes them usable at all on a model this small.
+    "q3_k_m": {"top1_agreement": 0.50, "kl_mean": 1.0, "greedy_match_len_mean": 0.25},
+    "q2_k": {"top1_agreement": 0.30, "kl_mean": 2.5, "greedy_match_len_mean": 0.0},
     "fp32": {"top1_agreement": 0.99, "kl_mean": 0.001, "greedy_match_len_mean": 24},
     "int8": {"top1_agreement": 0.80, "kl_mean": 0.30, "greedy_match_len_mean": 2},
     "int4": {"top1_agreement": 0.65, "kl_mean": 0.60, "greedy_match_len_mean": 0.5},
@@ -47,11 +52,12 @@ class BuildSpec(NamedTuple):
     >>> BuildSpec.parse("gguf:q3_k")
     Traceback (most recent call last):
     ...
-    edgemed.errors.ConfigError: unknown gguf quant 'q3_k' (known: f16, q8_0, q4_k_m, q5_k_m, q4_0)
+    edgemed.errors.ConfigError: unknown gguf quant 'q3_k' (known: f16, q8_0, q4_k_m, q5_k_m, q4_0, q3_k_m, q2_k)
     """
 
     format: str
     quant: str
+    type_name = "FORMAT:QUANT (e.g. gguf:q4_k_m)"  # how a config error names the expected value
 
     @property
     def name(self) -> str:
@@ -83,13 +89,14 @@ def parse_builds(text: str | list[str]) -> list[BuildSpec]:
 
 
 @dataclass
-class TargetProfile:
+class DeviceProfile:
     """A device class: which builds to make, how to run them, how close they must stay."""
 
-    name: str = field(metadata={"help": "Profile id, e.g. cpu-x86-64; recorded in the manifest."})
+    builds: list[BuildSpec] = field(metadata={
+        "help": "Builds worth making for this device, like [\"gguf:q4_k_m\", \"onnx:int8\"]; --formats overrides."})
+    name: str = field(default="", metadata={
+        "help": "Profile id, e.g. cpu-x86-64 (default: the file's name); recorded in the manifest."})
     description: str = field(default="", metadata={"help": "The devices this profile is for."})
-    builds: list[BuildSpec] = field(default_factory=list, metadata={
-        "help": "Builds worth making for this device; --formats overrides."})
     runtime: dict[str, dict[str, Any]] = field(default_factory=dict, metadata={
         "help": "Per-format runtime hints copied into each artifact for the bench stage "
                 "(gguf: n_threads, n_gpu_layers, n_ctx; onnx: execution_provider, threads)."})
@@ -98,65 +105,50 @@ class TargetProfile:
     onnx_int8_preset: str = field(default="avx2", metadata={
         "help": "optimum AutoQuantizationConfig preset for dynamic int8: the instruction set decides "
                 "which int8 kernels exist (u8s8 on AVX2, s8s8 on arm64)."})
-    path: Path | None = None
+    path: Path | None = field(default=None, metadata={
+        "config": False, "help": "The .toml this profile was read from (set by the loader)."})
+
+    def __post_init__(self) -> None:
+        if not self.builds:
+            raise ConfigError("no builds given (e.g. [\"gguf:q4_k_m\", \"onnx:int8\"])", key="builds")
+        self.builds = list(dict.fromkeys(self.builds))
+        for quant, bounds in self.thresholds.items():
+            if quant not in DEFAULT_THRESHOLDS:
+                raise ConfigError(f"unknown quant (known: {', '.join(DEFAULT_THRESHOLDS)})",
+                                  key=f"thresholds.{quant}")
+            for key in bounds:
+                if key not in THRESHOLD_KEYS:
+                    raise ConfigError(f"unknown bound (known: {', '.join(THRESHOLD_KEYS)})",
+                                      key=f"thresholds.{quant}.{key}")
+        for fmt in self.runtime:
+            if fmt not in QUANTS:
+                raise ConfigError(f"unknown format (known: {', '.join(QUANTS)})", key=f"runtime.{fmt}")
+        if self.onnx_int8_preset not in INT8_PRESETS:
+            raise ConfigError(f"must be one of {INT8_PRESETS}, got {self.onnx_int8_preset!r}",
+                              key="onnx_int8_preset")
 
     def thresholds_for(self, quant: str) -> dict[str, float]:
         return {**DEFAULT_THRESHOLDS[quant], **self.thresholds.get(quant, {})}
 
 
-def load_target(spec: str | Path) -> TargetProfile:
-    """Load a profile from a .toml path or a name under ``edgemed/configs/targets/``.
+def load_device_profile(spec: str | Path) -> DeviceProfile:
+    """Load a profile from a .toml path or a name under ``edgemed/configs/devices/``.
 
-    >>> t = load_target("cpu-x86-64")
-    >>> t.name, t.builds[0].name, t.runtime["gguf"]["n_gpu_layers"]
+    >>> d = load_device_profile("cpu-x86-64")
+    >>> d.name, d.builds[0].name, d.runtime["gguf"]["n_gpu_layers"]
     ('cpu-x86-64', 'gguf-f16', 0)
     """
-    path = Path(spec)
-    if not path.suffix:
-        path = TARGETS_DIR / f"{spec}.toml"
-    if not path.is_file():
-        known = ", ".join(sorted(p.stem for p in TARGETS_DIR.glob("*.toml")))
-        raise ConfigError(f"target profile {spec!r} not found ({path}); known: {known}")
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: invalid TOML ({e})") from None
-
-    def bad(field_name: str, why: str) -> ConfigError:
-        return ConfigError(f"{path}: {field_name}: {why}")
-
-    unknown = set(raw) - {"name", "description", "builds", "runtime", "thresholds", "onnx_int8_preset"}
-    if unknown:
-        raise bad(sorted(unknown)[0], "unknown key")
-    if not isinstance(raw.get("builds"), list):
-        raise bad("builds", "must be a list like [\"gguf:q4_k_m\", \"onnx:int8\"]")
-    try:
-        builds = parse_builds(raw["builds"])
-    except ConfigError as e:
-        raise bad("builds", str(e)) from None
-    thresholds = raw.get("thresholds", {})
-    for quant, bounds in thresholds.items():
-        if quant not in DEFAULT_THRESHOLDS:
-            raise bad(f"thresholds.{quant}", f"unknown quant (known: {', '.join(DEFAULT_THRESHOLDS)})")
-        for key, value in bounds.items():
-            if key not in THRESHOLD_KEYS or not isinstance(value, (int, float)) or isinstance(value, bool):
-                raise bad(f"thresholds.{quant}.{key}", f"must be a number, one of {THRESHOLD_KEYS}")
-    runtime = raw.get("runtime", {})
-    if not isinstance(runtime, dict) or set(runtime) - set(QUANTS):
-        raise bad("runtime", f"must be tables named after formats ({', '.join(QUANTS)})")
-    preset = raw.get("onnx_int8_preset", "avx2")
-    if preset not in INT8_PRESETS:
-        raise bad("onnx_int8_preset", f"must be one of {INT8_PRESETS}")
-    return TargetProfile(name=str(raw.get("name", path.stem)), description=str(raw.get("description", "")),
-                         builds=builds, runtime=runtime, thresholds=thresholds,
-                         onnx_int8_preset=preset, path=path)
+    path = find_config(spec, "device profile", "devices", ".toml")
+    profile = read_config(DeviceProfile, path, defaults={"name": path.stem})
+    profile.path = path
+    return profile
 
 
 @dataclass
 class ExportConfig:
     """Everything one ``edgemed export`` run needs.
 
-    >>> ExportConfig(model="default", out="exports/smol", target="cpu-x86-64").build_list()[0].name
+    >>> ExportConfig(model="default", out="exports/smol", profile="cpu-x86-64").build_list()[0].name
     'gguf-f16'
     """
 
@@ -164,8 +156,9 @@ class ExportConfig:
         "help": "A merged model folder, a hub id, or 'default' (the shipped SmolLM2-135M-Instruct)."})
     out: str = field(default="exports/default", metadata={
         "help": "Output folder: artifacts, Modelfiles and manifest.json; re-runs reuse it."})
-    target: str = field(default="cpu-x86-64", metadata={
-        "help": "Target profile name or .toml path: builds, runtime hints and parity thresholds."})
+    profile: str = field(default="cpu-x86-64", metadata={
+        "help": "Device profile name (edgemed/configs/devices/) or .toml path: builds, runtime hints "
+                "and parity thresholds."})
     formats: str | None = field(default=None, metadata={
         "help": "Comma list like gguf:q4_k_m,onnx:int8 overriding the profile's builds."})
     allow_degraded: bool = field(default=False, metadata={
@@ -178,19 +171,29 @@ class ExportConfig:
         "help": "Greedy continuation length compared token by token with the PyTorch model."})
     threads: int = field(default=2, metadata={
         "help": "CPU threads for quantizing and for the parity runs (not the bench runtime hints)."})
+    imatrix: str = field(default="none", metadata={
+        "help": "Calibrate GGUF k-quants and low-bit types with an importance matrix from this text: "
+                "'heart' (packaged heart rubric Q&A, never the parity prompts) or 'none'."})
     force: bool = field(default=False, metadata={
         "help": "Rebuild every artifact even when its inputs are unchanged."})
+    adapter: str | None = field(default=None, metadata={
+        "help": "A LoRA adapter folder (peft) to ship as a GGUF LoRA applied on top of the base GGUFs "
+                "(gguf-lora-QUANT builds), so one base can serve several adapters on a device."})
 
     def __post_init__(self) -> None:
         # Resolved where they enter: the GGUF converter runs in its own folder.
         self.out = absolute(self.out)
+        if self.imatrix not in ("none", "heart"):
+            raise ConfigError(f"unknown imatrix source {self.imatrix!r} (known: none, heart)", key="imatrix")
         if self.model != "default" and Path(self.model).expanduser().exists():
             self.model = absolute(self.model)
+        if self.adapter is not None:
+            self.adapter = absolute(self.adapter)
 
-    def profile(self) -> TargetProfile:
-        return load_target(self.target)
+    def device_profile(self) -> DeviceProfile:
+        return load_device_profile(self.profile)
 
-    def build_list(self, profile: TargetProfile | None = None) -> list[BuildSpec]:
+    def build_list(self, profile: DeviceProfile | None = None) -> list[BuildSpec]:
         if self.formats:
             return parse_builds(self.formats)
-        return (profile or self.profile()).builds
+        return (profile or self.device_profile()).builds

@@ -21,7 +21,7 @@ import tempfile
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from edgemed.errors import ConfigError, EdgemedError
+from edgemed.errors import EdgemedError, EnvironmentFailure
 from edgemed.io import absolute, env_share_dir
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ def llama_cpp_version() -> str:
     try:
         return version("llama_cpp_python")
     except PackageNotFoundError:
-        raise ConfigError("GGUF export needs llama-cpp-python (pip install llama-cpp-python==0.3.36)") from None
+        raise EnvironmentFailure("GGUF export needs llama-cpp-python (pip install llama-cpp-python==0.3.36)") from None
 
 
 def tools_dir() -> Path:
@@ -58,16 +58,30 @@ def converter_dir() -> Path:
         sdists = list(Path(tmp).glob("*.tar.gz"))
         if proc.returncode != 0 or not sdists:
             last = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
-            raise EdgemedError(f"cannot fetch the llama-cpp-python {ver} sdist for its GGUF converter "
-                               f"(offline and not cached in {target}): {last[0]}")
+            raise EnvironmentFailure(f"cannot fetch the llama-cpp-python {ver} sdist for its GGUF converter "
+                                     f"(offline and not cached in {target}): {last[0]}")
         staged = Path(tmp) / "converter"
         _extract_converter(sdists[0], staged)
-        try:
-            os.replace(staged, target)
-        except OSError:  # another process installed it first; theirs is identical
-            if not (target / "convert_hf_to_gguf.py").is_file():
-                raise
+        _move_into(staged, target)
     return target
+
+
+def _move_into(staged: Path, target: Path, marker: str = "convert_hf_to_gguf.py") -> None:
+    """Move the extracted converter into ``target`` entry by entry. The folder may already hold other
+    things of the same release (llama.cpp's tools in ``bin/``), so it is never replaced whole; the
+    marker file goes last, so a half-finished move is never taken for an installed converter. An entry
+    another process moved in first is kept (theirs is identical)."""
+    target.mkdir(parents=True, exist_ok=True)
+    entries = sorted(staged.iterdir(), key=lambda e: e.name == marker)
+    for entry in entries:
+        dest = target / entry.name
+        if dest.exists():
+            continue
+        try:
+            os.replace(entry, dest)
+        except OSError:
+            if not dest.exists():
+                raise
 
 
 def _extract_converter(sdist: Path, dest: Path) -> None:
@@ -81,7 +95,7 @@ def _extract_converter(sdist: Path, dest: Path) -> None:
                 member.name = rel
                 tar.extract(member, dest, filter="data")
     if not (dest / "convert_hf_to_gguf.py").is_file():
-        raise EdgemedError(f"{sdist.name}: no vendor/llama.cpp/convert_hf_to_gguf.py inside")
+        raise EnvironmentFailure(f"{sdist.name}: no vendor/llama.cpp/convert_hf_to_gguf.py inside")
 
 
 @functools.cache
@@ -97,11 +111,21 @@ def convert(model_dir: Path, outfile: Path, outtype: str = "f32") -> None:
     _run_converter([absolute(model_dir), "--outtype", outtype, "--outfile", absolute(outfile)], check=True)
 
 
-def _run_converter(args: list[str], check: bool) -> str:
+def convert_lora(adapter_dir: Path, base_dir: Path, outfile: Path, outtype: str = "f16") -> None:
+    """Run llama.cpp's ``convert_lora_to_gguf.py`` (same release as the runtime) on a peft adapter;
+    ``base_dir`` is the HF base it was trained on (the converter reads its config and tensor names)."""
+    _run_converter([absolute(adapter_dir), "--base", absolute(base_dir), "--outtype", outtype,
+                    "--outfile", absolute(outfile)], check=True, script="convert_lora_to_gguf.py")
+
+
+def _run_converter(args: list[str], check: bool, script: str = "convert_hf_to_gguf.py") -> str:
     tools = converter_dir()
+    if not (tools / script).is_file():  # a cache extracted before the script was kept
+        raise EnvironmentFailure(f"{tools / script} is missing; refetch the converter with "
+                                 "`python -m edgemed.export.converter --refresh`")
     # The vendored gguf-py is the converter's own; the installed gguf package may be older/newer.
     env = {k: v for k, v in os.environ.items() if k != "NO_LOCAL_GGUF"}
-    proc = subprocess.run([sys.executable, str(tools / "convert_hf_to_gguf.py"), *args],
+    proc = subprocess.run([sys.executable, str(tools / script), *args],
                           capture_output=True, text=True, cwd=tools, env=env)
     if check and proc.returncode != 0:
         lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
@@ -111,9 +135,16 @@ def _run_converter(args: list[str], check: bool) -> str:
 
 
 def remove_cached_converter() -> None:
-    """Drop the cached converter (e.g. after upgrading llama-cpp-python by hand)."""
-    shutil.rmtree(tools_dir() / f"llama-cpp-python-{llama_cpp_version()}", ignore_errors=True)
+    """Drop the cached converter (e.g. after upgrading llama-cpp-python by hand); the llama.cpp tools
+    built beside it (``bin/``) stay."""
+    target = tools_dir() / f"llama-cpp-python-{llama_cpp_version()}"
+    (target / "convert_hf_to_gguf.py").unlink(missing_ok=True)  # the marker first: never half-installed
+    for name in KEEP:
+        path = target / name.rstrip("/")
+        shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
 
 
-if __name__ == "__main__":  # `python -m edgemed.export.converter`: fetch it now (make install does)
+if __name__ == "__main__":  # `python -m edgemed.export.converter [--refresh]`: fetch it now (make install does)
+    if "--refresh" in sys.argv[1:]:
+        remove_cached_converter()
     print(converter_dir())

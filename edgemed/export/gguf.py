@@ -15,7 +15,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from edgemed.errors import EdgemedError, ModelError
+from edgemed.errors import EnvironmentFailure, ModelError
 from edgemed.export import converter
 
 log = logging.getLogger(__name__)
@@ -24,7 +24,8 @@ log = logging.getLogger(__name__)
 # q5_0/q8_0 etc. per tensor where they are not, so the manifest records the actual tensor types.
 FTYPES = {"f16": "LLAMA_FTYPE_MOSTLY_F16", "q8_0": "LLAMA_FTYPE_MOSTLY_Q8_0",
           "q4_k_m": "LLAMA_FTYPE_MOSTLY_Q4_K_M", "q5_k_m": "LLAMA_FTYPE_MOSTLY_Q5_K_M",
-          "q4_0": "LLAMA_FTYPE_MOSTLY_Q4_0"}
+          "q4_0": "LLAMA_FTYPE_MOSTLY_Q4_0", "q3_k_m": "LLAMA_FTYPE_MOSTLY_Q3_K_M",
+          "q2_k": "LLAMA_FTYPE_MOSTLY_Q2_K"}
 
 
 def convert_hf(model_dir: Path, outfile: Path) -> None:
@@ -38,7 +39,7 @@ def quantize(src: Path, dst: Path, quant: str, threads: int = 2) -> None:
     >>> quantize(Path("in.gguf"), Path("out.gguf"), "q3_k")
     Traceback (most recent call last):
     ...
-    edgemed.errors.ConfigError: unknown gguf quant 'q3_k' (known: f16, q8_0, q4_k_m, q5_k_m, q4_0)
+    edgemed.errors.ConfigError: unknown gguf quant 'q3_k' (known: f16, q8_0, q4_k_m, q5_k_m, q4_0, q3_k_m, q2_k)
     """
     from edgemed.errors import ConfigError
 
@@ -52,8 +53,8 @@ def quantize(src: Path, dst: Path, quant: str, threads: int = 2) -> None:
     params.nthread = threads
     rc = llama_cpp.llama_model_quantize(str(src).encode(), str(dst).encode(), params)
     if rc != 0 or not dst.is_file():
-        raise EdgemedError(f"llama.cpp quantizer failed ({rc}) making {quant} from {src} "
-                           "(is the disk full?)")
+        raise EnvironmentFailure(f"llama.cpp quantizer failed ({rc}) making {quant} from {src} "
+                                 "(is the disk full?)")
 
 
 def tensor_types(path: Path) -> dict[str, int]:

@@ -33,8 +33,12 @@ SCHEMA_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 # The quant names each format accepts; anything else is rejected where it enters (config, CLI).
 QUANTS: dict[str, tuple[str, ...]] = {
-    "gguf": ("f16", "q8_0", "q4_k_m", "q5_k_m", "q4_0"),
+    "gguf": ("f16", "q8_0", "q4_k_m", "q5_k_m", "q4_0", "q3_k_m", "q2_k"),
     "onnx": ("fp32", "int8", "int4"),
+    # onnxruntime-genai's model builder + per-layer MatMulNBits (edgemed/export/onnx_genai.py).
+    "onnx-genai": ("fp32", "int8", "int4"),
+    # A base GGUF of this quant + a LoRA adapter GGUF, run together (edgemed/export/lora.py).
+    "gguf-lora": ("f16", "q8_0", "q4_k_m", "q5_k_m", "q4_0", "q3_k_m", "q2_k"),
 }
 STATUSES = ("passed", "failed")
 
@@ -84,6 +88,10 @@ class Artifact:
     runtime: dict[str, Any] = field(default_factory=dict)
     tensor_types: dict[str, int] = field(default_factory=dict)
     modelfile: str | None = None
+    # GGUF quants made with an importance matrix: its calibration source and text hash; else None.
+    imatrix: dict[str, Any] | None = None
+    # gguf-lora builds: the adapter (source, sha256, outtype) and its agreement with the merged GGUF.
+    lora: dict[str, Any] | None = None
     inputs_key: str = ""  # hash of everything the build depends on: equal key → skip the rebuild
     build_seconds: float = 0.0
     manifest_dir: Path = field(default=Path("."), repr=False, compare=False)
@@ -101,6 +109,10 @@ class Artifact:
         d.pop("manifest_dir")
         if self.modelfile is None:
             d.pop("modelfile")
+        if self.imatrix is None:
+            d.pop("imatrix")
+        if self.lora is None:
+            d.pop("lora")
         return d
 
 
@@ -234,9 +246,14 @@ def _parse(raw: Any, path: Path) -> Manifest:
         if status not in STATUSES:
             raise DataError(f"status must be one of {STATUSES}", path=str(path), field=where + "status")
         rel = need(a, "path", str, where)
-        if Path(rel).is_absolute() or ".." in Path(rel).parts:
-            raise DataError("must be relative to the manifest folder", path=str(path),
-                            field=where + "path")
+        modelfile = a.get("modelfile")
+        for key, value in (("path", rel), ("modelfile", modelfile)):
+            if value is None and key == "modelfile":
+                continue
+            if (not isinstance(value, str) or not value.strip() or "\0" in value
+                    or Path(value).is_absolute() or ".." in Path(value).parts):
+                raise DataError(f"{value!r} points outside the manifest's folder (paths must be relative "
+                                "to it, without '..'); refused", path=str(path), field=where + key)
         parity = None
         if a.get("parity") is not None:
             p, pw = need(a, "parity", dict, where), where + "parity."
@@ -251,6 +268,8 @@ def _parse(raw: Any, path: Path) -> Manifest:
             name=need(a, "name", str, where), format=fmt, quant=quant, path=rel,
             bytes=need(a, "bytes", int, where), sha256=need(a, "sha256", str, where), status=status,
             parity=parity, runtime=dict(a.get("runtime") or {}),
-            tensor_types=dict(a.get("tensor_types") or {}), modelfile=a.get("modelfile"),
+            tensor_types=dict(a.get("tensor_types") or {}), modelfile=modelfile,
+            imatrix=a.get("imatrix") if isinstance(a.get("imatrix"), dict) else None,
+            lora=a.get("lora") if isinstance(a.get("lora"), dict) else None,
             inputs_key=str(a.get("inputs_key", "")), build_seconds=float(a.get("build_seconds", 0.0))))
     return manifest

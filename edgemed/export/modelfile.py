@@ -21,7 +21,7 @@ CHATML_TEMPLATE = """{{- if .System }}<|im_start|>system
 
 
 def render_modelfile(gguf_name: str, chat_template: str | None, stop_tokens: list[str],
-                     n_ctx: int | None = None) -> str:
+                     n_ctx: int | None = None, adapter: str | None = None) -> str:
     """Modelfile text for ``gguf_name`` (a path relative to the Modelfile).
 
     >>> tpl = "{{ '<|im_start|>system\\nYou are kind.<|im_end|>\\n' }}{{'<|im_start|>' + m }}"
@@ -31,8 +31,13 @@ def render_modelfile(gguf_name: str, chat_template: str | None, stop_tokens: lis
     True
     >>> 'SYSTEM "You are kind."' in text, "PARAMETER num_ctx 2048" in text
     (True, True)
+    >>> render_modelfile("base.gguf", None, [], adapter="adapter.gguf").splitlines()[:2]
+    ['FROM ./base.gguf', 'ADAPTER ./adapter.gguf']
     """
-    lines = [f"FROM ./{gguf_name}", ""]
+    lines = [f"FROM ./{gguf_name}"]
+    if adapter:  # a LoRA GGUF Ollama applies on top of the base (edgemed export --adapter)
+        lines.append(f"ADAPTER ./{adapter}")
+    lines.append("")
     if chat_template and "<|im_start|>" in chat_template:
         lines += [f'TEMPLATE """{CHATML_TEMPLATE}"""']
         system = default_system_prompt(chat_template)

@@ -3,7 +3,7 @@
 - ``fp32``: ``optimum.exporters.onnx.main_export`` with task ``text-generation-with-past``, so
   decoding reuses the KV cache instead of re-reading the whole prefix each token.
 - ``int8``: dynamic (weights int8, activations quantized at run time) through optimum's
-  ``ORTQuantizer`` with the target's instruction-set preset; no calibration data needed. The MLP
+  ``ORTQuantizer`` with the device profile's instruction-set preset; no calibration data needed. The MLP
   down-projections and the LM head stay fp32 (see ``INT8_KEEP_FP32``).
 - ``int4``: weight-only 4-bit blocks through onnxruntime's ``MatMulNBitsQuantizer``
   (``MatMulNBits`` contrib op, CPU kernels since onnxruntime 1.17).

@@ -126,6 +126,17 @@ def measure(runtime: Runtime, ref: Reference, thresholds: dict[str, float]) -> P
                   **{k: round(v, 6) for k, v in figures.items()})
 
 
+def top1_between(a: Runtime, b: Runtime, ref: Reference) -> float:
+    """Share of the reference's teacher-forced positions where runtimes ``a`` and ``b`` pick the
+    same next token (a base + LoRA adapter against the merged build of the same quant)."""
+    agree = []
+    for ids, cont, ref_logits in zip(ref.prompt_ids, ref.continuation, ref.logits):
+        t, seq = len(ref_logits), ids + cont[:len(ref_logits) - 1]
+        span = slice(len(ids) - 1, len(ids) - 1 + t)
+        agree.append(a.logits(seq)[span].argmax(-1) == b.logits(seq)[span].argmax(-1))
+    return float(np.concatenate(agree).mean())
+
+
 def verdict(tokenizer_equal: bool, figures: dict[str, float], thresholds: dict[str, float]) -> bool:
     """True when the tokenizer matches and every figure is on the right side of its bound.
 
@@ -183,14 +194,16 @@ def _eos_ids(tok, model) -> list[int]:
 # --- runtimes ------------------------------------------------------------------------------------
 
 class LlamaCppRuntime:
-    """A GGUF in llama.cpp through llama-cpp-python (CPU)."""
+    """A GGUF in llama.cpp, opened by ``edgemed.runtimes.llamacpp`` (CPU) as the bench does."""
 
-    def __init__(self, path: Path, threads: int = 2, n_ctx: int = 512):
+    def __init__(self, path: Path, threads: int = 2, n_ctx: int = 512, lora_path: Path | None = None):
         from edgemed.runtimes import llamacpp as runtime
 
         # logits_all: llama-cpp-python only keeps every position's logits (teacher forcing) then.
+        # lora_path: a LoRA GGUF applied on top of the base at load time (a gguf-lora build).
+        extra = {"lora_path": str(lora_path)} if lora_path else {}
         self.llm = runtime.load(path, n_ctx=n_ctx, n_batch=n_ctx, logits_all=True, n_threads=threads,
-                                n_gpu_layers=0)
+                                n_gpu_layers=0, **extra)
 
     def tokenize(self, text: str) -> list[int]:
         return self.llm.tokenize(text.encode("utf-8"), add_bos=True, special=True)
@@ -216,18 +229,13 @@ class LlamaCppRuntime:
 
 
 class OnnxRuntime:
-    """An ONNX folder in onnxruntime through optimum's ORTModelForCausalLM (CPU)."""
+    """An ONNX folder in ONNX Runtime, opened by ``edgemed.runtimes.onnxruntime`` (CPU) as the bench does."""
 
     def __init__(self, folder: Path, threads: int = 2):
-        import onnxruntime as ort
-        from optimum.onnxruntime import ORTModelForCausalLM
-        from transformers import AutoTokenizer
+        from edgemed.runtimes import onnxruntime as runtime
 
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        self.model = ORTModelForCausalLM.from_pretrained(folder, provider="CPUExecutionProvider",
-                                                         session_options=options)
-        self.tok = AutoTokenizer.from_pretrained(folder)
+        loaded = runtime.load(folder, threads, device="cpu")
+        self.model, self.tok = loaded.model, loaded.tokenizer
 
     def tokenize(self, text: str) -> list[int]:
         return self.tok(text, add_special_tokens=True).input_ids
@@ -252,6 +260,37 @@ class OnnxRuntime:
         self.model = None
 
 
+class GenAIRuntime:
+    """An onnx-genai folder in onnxruntime-genai, opened by ``edgemed.runtimes.genai`` as the bench does.
+
+    Token ids come from the folder's own tokenizer files (the ones the bench's chat uses); logits
+    from the runtime's prompt pass, greedy tokens from its KV-cached steps.
+    """
+
+    def __init__(self, folder: Path, threads: int = 2):
+        from tokenizers import Tokenizer
+
+        from edgemed.runtimes import genai
+
+        self.genai = genai
+        self.m = genai.load(folder, threads)
+        self.tok = Tokenizer.from_file(str(Path(folder) / "tokenizer.json"))
+
+    def tokenize(self, text: str) -> list[int]:
+        return self.tok.encode(text, add_special_tokens=True).ids
+
+    def logits(self, ids: list[int]) -> np.ndarray:
+        return self.genai.prompt_logits(self.m, ids)
+
+    def greedy(self, prompt_ids: list[int], n: int, banned: list[int]) -> list[int]:
+        return self.genai.greedy(self.m, prompt_ids, n, banned)
+
+    def close(self) -> None:
+        self.m = None
+
+
 def open_runtime(fmt: str, path: Path, threads: int = 2, n_ctx: int = 512) -> Runtime:
     """The parity runtime for an artifact of format ``fmt``."""
+    if fmt == "onnx-genai":
+        return GenAIRuntime(path, threads)
     return LlamaCppRuntime(path, threads, n_ctx) if fmt == "gguf" else OnnxRuntime(path, threads)

@@ -8,7 +8,6 @@ against what each requested format's tool supports before anything is built.
 from __future__ import annotations
 
 import json
-import struct
 from pathlib import Path
 
 from edgemed.errors import ModelError
@@ -70,41 +69,28 @@ def count_safetensors_params(model_dir: Path) -> int:
     >>> count_safetensors_params(d)
     Traceback (most recent call last):
     ...
-    edgemed.errors.ModelError: .../model.safetensors: truncated or corrupted (184 bytes, header says 180)
+    edgemed.integrity.CorruptFile: .../model.safetensors: 4 bytes after the last tensor (the header says the file ends at byte 180 of 184): ...
     """
+    from edgemed.integrity.safetensors_file import check_safetensors
+
     files = sorted(Path(model_dir).glob("*.safetensors"))
     if not files:
         raise ModelError(f"{model_dir}: no *.safetensors weights (save the merged model with "
                          "safe_serialization=True)")
     total = 0
     for f in files:
-        size = f.stat().st_size
-        try:
-            with open(f, "rb") as fh:
-                (n,) = struct.unpack("<Q", fh.read(8))
-                if n > min(size, 100 << 20):
-                    raise ValueError("header length beyond the file")
-                header = json.loads(fh.read(n))
-        except (struct.error, ValueError, UnicodeDecodeError) as e:
-            raise ModelError(f"{f}: corrupted safetensors header ({e})") from None
-        end = 0
-        for name, info in header.items():
-            if name == "__metadata__":
-                continue
+        for info in check_safetensors(f).values():
             numel = 1
             for d in info["shape"]:
                 numel *= d
             total += numel
-            end = max(end, info["data_offsets"][1])
-        if 8 + n + end != size:
-            raise ModelError(f"{f}: truncated or corrupted ({size} bytes, header says {8 + n + end})")
     return total
 
 
 def check_supported(source: Source, config: dict, formats: set[str]) -> None:
     """Fail before building anything when a requested format's tool cannot handle the model."""
     where = f"{source.path}/config.json"
-    if "gguf" in formats:
+    if formats & {"gguf", "gguf-lora"}:
         from edgemed.export import converter
 
         if source.architecture not in converter.supported_architectures():
@@ -122,3 +108,11 @@ def check_supported(source: Source, config: dict, formats: set[str]) -> None:
         if "text-generation-with-past" not in tasks:
             raise ModelError(f"{where}: model_type {config['model_type']} is not supported by "
                              "optimum's ONNX exporter for text generation with past KV cache")
+    if "onnx-genai" in formats:
+        from edgemed.export import onnx_genai
+
+        onnx_genai.require_genai()
+        if source.architecture not in onnx_genai.SUPPORTED_ARCHITECTURES:
+            raise ModelError(f"{where}: architecture {source.architecture} is not supported by "
+                             f"onnxruntime-genai's model builder ({onnx_genai.GENAI_VERSION}); "
+                             "use onnx:QUANT (optimum) instead")

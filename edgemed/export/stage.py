@@ -1,8 +1,8 @@
 """The export stage: source model → GGUF / ONNX builds → parity → ``manifest.json``.
 
-    edgemed export --model default --target cpu-x86-64 --out exports/smol
+    edgemed export --model default --profile cpu-x86-64 --out exports/smol
 
-Reads top to bottom in the order it runs: load the config and target profile; resolve and check the
+Reads top to bottom in the order it runs: load the config and device profile; resolve and check the
 source; then for each build either skip it (same inputs key, file present) or build it in a staging
 folder, measure parity, move it into place and rewrite the manifest. A kill or a full disk leaves
 finished artifacts and the manifest intact and nothing half-written under a final name.
@@ -20,9 +20,9 @@ import time
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from edgemed.errors import EdgemedError
-from edgemed.export import gguf, onnx, parity
-from edgemed.export.config import BuildSpec, ExportConfig, TargetProfile
+from edgemed.errors import EnvironmentFailure, ParityError
+from edgemed.export import gguf, imatrix, lora, onnx, onnx_genai, parity
+from edgemed.export.config import BuildSpec, DeviceProfile, ExportConfig
 from edgemed.errors import DataError
 from edgemed.export.manifest import (MANIFEST_NAME, Artifact, Manifest, Source, artifact_bytes,
                                      artifact_digest, load_manifest)
@@ -32,11 +32,11 @@ from edgemed.export.source import check_supported, describe_source, read_config
 log = logging.getLogger(__name__)
 
 TOOLS = ("edgemed", "llama_cpp_python", "gguf", "torch", "transformers", "optimum", "optimum-onnx",
-         "onnx", "onnxruntime", "onnx-ir")
+         "onnx", "onnxruntime", "onnx-ir", "onnxruntime-genai")
 BUILD_DIR = ".build"  # staging + the shared f32 GGUF / fp32 ONNX bases; removed after the run
 
 
-class ParityFailed(EdgemedError):
+class ParityFailed(ParityError):
     """Some artifact fell below its parity thresholds (the manifest is written and says which)."""
 
     def __init__(self, manifest: Manifest, failed: list[str]):
@@ -52,9 +52,9 @@ def run(config: ExportConfig) -> Manifest:
     >>> m.artifact("gguf-q8_0").parity.top1_agreement  # doctest: +SKIP
     0.959
     """
-    # 1. config + target profile
-    profile = config.profile()
-    builds = config.build_list(profile)
+    # 1. config + device profile
+    profile = config.device_profile()
+    builds = lora.with_lora_builds(config.build_list(profile), config.adapter)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -97,24 +97,29 @@ def _build_one(work: "_Work", build: BuildSpec, key: str, out: Path) -> Artifact
     started = time.monotonic()
     log.info("%s: building", build.name)
     try:
-        if build.format == "gguf":
-            rel, extra = _build_gguf(work, build, staging)
+        if build.format == "gguf-lora":
+            rel, (extra, figures) = "", _build_gguf_lora(work, build, staging)
         else:
-            rel, extra = _build_onnx(work, build, staging)
-        ref = work.reference()
-        runtime = parity.open_runtime(build.format, staging / rel if build.format == "gguf" else staging,
-                                      work.config.threads, n_ctx=ref.max_len + 8)
-        try:
-            figures = parity.measure(runtime, ref, work.profile.thresholds_for(build.quant))
-        finally:
-            runtime.close()
+            if build.format == "gguf":
+                rel, extra = _build_gguf(work, build, staging)
+            elif build.format == "onnx-genai":
+                rel, extra = "", {"tensor_types": onnx_genai.quantize(work.genai_base(), staging, build.quant)}
+            else:
+                rel, extra = _build_onnx(work, build, staging)
+            ref = work.reference()
+            runtime = parity.open_runtime(build.format, staging / rel if build.format == "gguf" else staging,
+                                          work.config.threads, n_ctx=ref.max_len + 8)
+            try:
+                figures = parity.measure(runtime, ref, work.profile.thresholds_for(build.quant))
+            finally:
+                runtime.close()
         _replace_dir(staging, final, work.root)
     except OSError as e:
         shutil.rmtree(staging, ignore_errors=True)
         if e.errno == errno.ENOSPC:
-            raise EdgemedError(f"{build.name}: no space left on device under {out}; the partial "
-                               "build was removed, finished artifacts are intact") from None
-        raise EdgemedError(f"{build.name}: {e.strerror or e} ({e.filename or out})") from None
+            raise EnvironmentFailure(f"{build.name}: no space left on device under {out}; the partial "
+                                     "build was removed, finished artifacts are intact") from None
+        raise EnvironmentFailure(f"{build.name}: {e.strerror or e} ({e.filename or out})") from None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -133,15 +138,33 @@ def _build_one(work: "_Work", build: BuildSpec, key: str, out: Path) -> Artifact
 
 def _build_gguf(work: "_Work", build: BuildSpec, staging: Path) -> tuple[str, dict]:
     name = f"{Path(work.source.path).name}-{build.quant}.gguf"
-    gguf.quantize(work.gguf_base(), staging / name, build.quant, work.config.threads)
+    calibrated = work.config.imatrix != "none" and build.quant in imatrix.USES_IMATRIX
+    if calibrated:
+        matrix, record = work.imatrix()
+        imatrix.quantize(work.gguf_base(), staging / name, build.quant, matrix, work.config.threads)
+    else:
+        gguf.quantize(work.gguf_base(), staging / name, build.quant, work.config.threads)
     gguf.check_tokenizer_survived(staging / name, work.tokenizer())
+    (staging / "Modelfile").write_text(_modelfile(work, name), encoding="utf-8")
+    return name, {"tensor_types": gguf.tensor_types(staging / name),
+                  "modelfile": f"{build.name}/Modelfile", "imatrix": record if calibrated else None}
+
+
+def _modelfile(work: "_Work", gguf_name: str, adapter: str | None = None) -> str:
     tok = work.tokenizer()
     n_ctx = work.profile.runtime.get("gguf", {}).get("n_ctx")
-    text = render_modelfile(name, tok.chat_template if isinstance(tok.chat_template, str) else None,
-                            [tok.eos_token] if tok.eos_token else [], n_ctx)
-    (staging / "Modelfile").write_text(text, encoding="utf-8")
-    return name, {"tensor_types": gguf.tensor_types(staging / name),
-                  "modelfile": f"{build.name}/Modelfile"}
+    return render_modelfile(gguf_name, tok.chat_template if isinstance(tok.chat_template, str) else None,
+                            [tok.eos_token] if tok.eos_token else [], n_ctx, adapter=adapter)
+
+
+def _build_gguf_lora(work: "_Work", build: BuildSpec, staging: Path) -> tuple[dict, object]:
+    """Base GGUF of this quant (built just before, in this run or an earlier one) + the adapter."""
+    base = work.manifest.artifact(f"gguf-{build.quant}")
+    if base is None or not base.abspath.is_file():
+        raise EnvironmentFailure(f"{build.name}: the base build gguf-{build.quant} is missing")
+    return lora.build(work.adapter_inputs(), base.abspath, build.quant, staging, work.config.threads,
+                      work.profile.thresholds_for(build.quant),
+                      lambda base_name, adapter_name: _modelfile(work, base_name, adapter_name))
 
 
 def _build_onnx(work: "_Work", build: BuildSpec, staging: Path) -> tuple[str, dict]:
@@ -157,11 +180,11 @@ def _build_onnx(work: "_Work", build: BuildSpec, staging: Path) -> tuple[str, di
 class _Work:
     """Lazily built shared inputs of one run: the reference, the tokenizer, the f32/fp32 bases."""
 
-    def __init__(self, config: ExportConfig, profile: TargetProfile, source: Source,
+    def __init__(self, config: ExportConfig, profile: DeviceProfile, source: Source,
                  manifest: Manifest, tools: dict[str, str]):
         self.config, self.profile, self.source, self.manifest = config, profile, source, manifest
         self.tools, self.root = tools, manifest.dir / BUILD_DIR
-        self._ref = self._tok = None
+        self._ref = self._tok = self._imatrix = self._adapter = None
 
     def key_of(self, build: BuildSpec) -> str:
         return inputs_key(self.source, build, self.tools, self.config, self.profile)
@@ -173,6 +196,16 @@ class _Work:
                                                self.config.greedy_tokens, self.config.threads,
                                                self.config.n_prompts)
         return self._ref
+
+    def adapter_inputs(self) -> lora.AdapterInputs:
+        """The adapter's GGUF, the merged model and its reference (``--adapter`` runs only)."""
+        if self._adapter is None:
+            c = self.config
+            self._adapter = lora.AdapterInputs(
+                c.adapter, Path(self.source.path), self.root / "adapter",
+                {"tf_tokens": c.tf_tokens, "greedy_tokens": c.greedy_tokens, "threads": c.threads,
+                 "n_prompts": c.n_prompts})
+        return self._adapter
 
     def tokenizer(self):
         if self._tok is None:
@@ -202,6 +235,23 @@ class _Work:
             onnx.export_fp32(Path(self.source.path), base)
         return base
 
+    def imatrix(self) -> tuple[Path, dict]:
+        """The run's importance matrix from the f32 GGUF on the calibration text (computed once)."""
+        if self._imatrix is None:
+            out = self.root / f"imatrix-{self.config.imatrix}.gguf"
+            text = imatrix.calibration_text(self.config.imatrix, self.tokenizer())
+            log.info("importance matrix: llama-imatrix on %d chars of %s text", len(text), self.config.imatrix)
+            self._imatrix = (out, imatrix.compute(self.gguf_base(), text, out, self.config.threads))
+        return self._imatrix
+
+    def genai_base(self) -> Path:
+        """The builder's fp32 folder every onnx-genai build is quantized from (built once per run)."""
+        base = self.root / "onnx-genai-fp32-base"
+        if not (base / onnx_genai.ONNX_FILE).is_file():
+            shutil.rmtree(base, ignore_errors=True)
+            onnx_genai.export_fp32(Path(self.source.path), base)
+        return base
+
     def cleanup(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
 
@@ -209,12 +259,12 @@ class _Work:
 # --- skip-if-unchanged ---------------------------------------------------------------------------
 
 def inputs_key(source: Source, build: BuildSpec, tools: dict[str, str], config: ExportConfig,
-               profile: TargetProfile) -> str:
+               profile: DeviceProfile) -> str:
     """Hash of everything an artifact depends on; thresholds are excluded (re-judged on skip).
 
-    >>> from edgemed.export.config import load_target
+    >>> from edgemed.export.config import load_device_profile
     >>> src = Source("default", "/m", "ab", "LlamaForCausalLM", 1)
-    >>> cfg = ExportConfig(); prof = load_target("cpu-x86-64")
+    >>> cfg = ExportConfig(); prof = load_device_profile("cpu-x86-64")
     >>> k = inputs_key(src, BuildSpec("onnx", "int8"), {"onnxruntime": "1.31.1"}, cfg, prof)
     >>> k == inputs_key(src, BuildSpec("onnx", "int8"), {"onnxruntime": "1.32.0"}, cfg, prof)
     False
@@ -226,14 +276,28 @@ def inputs_key(source: Source, build: BuildSpec, tools: dict[str, str], config: 
         options.update(int8_preset=profile.onnx_int8_preset, int8_keep_fp32=onnx.INT8_KEEP_FP32)
     if build == BuildSpec("onnx", "int4"):
         options["int4_block_size"] = onnx.INT4_BLOCK_SIZE
+    if build.format == "onnx-genai":
+        options["genai_recipe"] = onnx_genai.RECIPES[build.quant]
+    if build.format == "gguf-lora":
+        options.update(adapter=lora.adapter_fingerprint(config.adapter), adapter_outtype=lora.ADAPTER_OUTTYPE)
+    if build.format == "gguf" and config.imatrix != "none" and build.quant in imatrix.USES_IMATRIX:
+        options.update(imatrix=config.imatrix, imatrix_chunk=imatrix.CHUNK_TOKENS,
+                       imatrix_text=imatrix.calibration_digest(config.imatrix))
     blob = json.dumps({"source": source.sha256, "build": list(build), "tools": tools,
                        "options": options}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
 def _up_to_date(artifact: Artifact, key: str) -> bool:
-    return (artifact.inputs_key == key and artifact.abspath.exists()
-            and artifact_bytes(artifact.abspath) == artifact.bytes)
+    """Same inputs, and the file still the one the manifest records (size, sha256, structure)."""
+    from edgemed.export.verify import reusable
+
+    if artifact.inputs_key != key:
+        return False
+    problem = reusable(artifact)
+    if problem:
+        log.warning("%s: not reused, rebuilt: %s", artifact.name, problem)
+    return problem is None
 
 
 def _rejudge(artifact: Artifact, thresholds: dict[str, float]) -> None:
@@ -244,7 +308,7 @@ def _rejudge(artifact: Artifact, thresholds: dict[str, float]) -> None:
     p.thresholds = dict(thresholds)
     p.passed = parity.verdict(p.tokenizer_equal, {"top1_agreement": p.top1_agreement,
                               "kl_mean": p.kl_mean, "greedy_match_len_mean": p.greedy_match_len_mean},
-                              thresholds)
+                              thresholds) and lora.merged_bound_met(artifact.lora)
     artifact.status = "passed" if p.passed else "failed"
 
 

@@ -13,9 +13,8 @@ import json
 from pathlib import Path
 
 import click
-import yaml
 
-from edgemed.errors import ConfigError, DataError
+from edgemed.errors import DataError
 
 VERDICT_WORDS = {1.0: "MET", 0.0: "not met"}
 
@@ -51,8 +50,7 @@ def grade(source, prompt_id, response, response_file, config_file, as_json, **ov
 
     record = pick_record(load_records(source), prompt_id, source)
     text = read_response(response, response_file)
-    cfg = JudgeConfig.from_dict({**load_judge_yaml(config_file),
-                                 **{k: v for k, v in overrides.items() if v is not None}})
+    cfg = judge_config(config_file, {k: v for k, v in overrides.items() if v is not None})
     conversation = record.prompt + [{"role": "assistant", "content": text}]
     with build_judge(cfg) as judge:
         verdicts = grade_batch(judge, [(conversation, record.rubrics)])[0]
@@ -93,19 +91,20 @@ def read_response(response: str | None, response_file: str | None) -> str:
     return text
 
 
-def load_judge_yaml(path: str | None) -> dict:
-    """JudgeConfig fields from a YAML file: the top level, or its ``judge:`` block."""
+def judge_config(path: str | None, options: dict):
+    """JudgeConfig from a YAML file (its top level, or its ``judge:`` block) under the CLI's options.
+
+    Read by ``edgemed.config_reader`` like every config, so a bad key reads ``FILE: KEY: message``.
+    """
+    from edgemed.config_reader import read_mapping
+    from edgemed.judges import JudgeConfig
+
     if path is None:
-        return {}
-    try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML ({e})") from e
-    if isinstance(raw, dict) and isinstance(raw.get("judge"), dict):
-        raw = raw["judge"]
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping of judge options")
-    return raw
+        return JudgeConfig.from_dict(options)
+    raw, key = read_mapping(path), ""
+    if isinstance(raw.get("judge"), dict):
+        raw, key = raw["judge"], "judge"
+    return JudgeConfig.from_dict({**raw, **options}, path, key)
 
 
 @command.command(name="eval")
@@ -128,9 +127,9 @@ def eval_(cases, backend, model, base_url, template, config_file, limit, as_json
 
     path = cases or str(SHIPPED_HELDOUT)
     labelled = load_cases(path)[:limit]
-    raw = {**load_judge_yaml(config_file), "backend": backend, "cache_path": "off"}
-    raw.update({k: v for k, v in {"model": model, "base_url": base_url, "template": template}.items() if v})
-    cfg = JudgeConfig.from_dict(raw)
+    options = {"backend": backend, "cache_path": "off"}
+    options.update({k: v for k, v in {"model": model, "base_url": base_url, "template": template}.items() if v})
+    cfg = judge_config(config_file, options)
     with build_judge(cfg) as judge:
         preds, _, seconds = judge_cases(judge, labelled, progress=not as_json)
         fingerprint = judge.fingerprint

@@ -24,7 +24,7 @@ class JudgeConfig:
     >>> JudgeConfig.from_dict({"backend": "gpt"})
     Traceback (most recent call last):
     ...
-    edgemed.errors.ConfigError: judge.backend must be one of ('proxy', 'openai', 'llamacpp'), got 'gpt'
+    edgemed.errors.ConfigError: judge.backend: must be one of ('proxy', 'openai', 'llamacpp'), got 'gpt'
     >>> JudgeConfig.from_dict({"backend": "auto"}).backend in ("llamacpp", "proxy")
     True
     """
@@ -76,29 +76,31 @@ class JudgeConfig:
 
             self.backend = "llamacpp" if installed() else "proxy"
         if self.backend not in BACKENDS:
-            raise ConfigError(f"judge.backend must be one of {BACKENDS}, got {self.backend!r}")
+            raise ConfigError(f"must be one of {BACKENDS}, got {self.backend!r}", key="backend")
         if self.template not in TEMPLATES:
-            raise ConfigError(f"judge.template must be one of {TEMPLATES}, got {self.template!r}")
+            raise ConfigError(f"must be one of {TEMPLATES}, got {self.template!r}", key="template")
         for name in ("max_tokens", "concurrency"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ConfigError(f"judge.{name} must be an integer >= 1, got {getattr(self, name)!r}")
+                raise ConfigError(f"must be an integer >= 1, got {getattr(self, name)!r}", key=name)
         if not isinstance(self.max_retries, int) or self.max_retries < 0:
-            raise ConfigError(f"judge.max_retries must be an integer >= 0, got {self.max_retries!r}")
+            raise ConfigError(f"must be an integer >= 0, got {self.max_retries!r}", key="max_retries")
         for name in ("temperature", "timeout_s", "retry_backoff_s"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise ConfigError(f"judge.{name} must be a number >= 0, got {value!r}")
+                raise ConfigError(f"must be a number >= 0, got {value!r}", key=name)
         if self.timeout_s == 0:
-            raise ConfigError("judge.timeout_s must be > 0")
+            raise ConfigError("must be > 0", key="timeout_s")
         if not isinstance(self.params, dict):
-            raise ConfigError(f"judge.params must be a mapping, got {type(self.params).__name__}")
+            raise ConfigError(f"must be a mapping, got {type(self.params).__name__}", key="params")
 
     @classmethod
-    def from_dict(cls, raw: "JudgeConfig | dict[str, Any] | None") -> "JudgeConfig":
-        """Accept a JudgeConfig, a dict (unknown keys are an error naming them) or None (defaults)."""
-        from edgemed.yamlconf import dataclass_from_mapping
+    def from_dict(cls, raw: "JudgeConfig | dict[str, Any] | None", where: str = "",
+                  key: str = "judge") -> "JudgeConfig":
+        """Accept a JudgeConfig, a mapping (read by ``edgemed.config_reader``: errors name ``where``
+        and the key under ``key``) or None (defaults)."""
+        from edgemed.config_reader import from_mapping
 
-        return dataclass_from_mapping(cls, raw, "judge")
+        return from_mapping(cls, raw, where, key)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict for manifests and reports (holds the key's env-var name, never the key)."""

@@ -80,6 +80,27 @@ class LlamaCppChatClient:
         self._finalizer()
 
 
+def check_judge_gguf(judge: dict[str, Any] | None) -> None:
+    """A ``llamacpp`` judge config's GGUF exists and is whole; for callers that build the judge late
+    (the bench grades after every answer is generated), so a damaged file fails first, in one line.
+
+    >>> check_judge_gguf({"backend": "llamacpp", "model": "/nonexistent/judge.gguf"})
+    Traceback (most recent call last):
+    ...
+    edgemed.errors.ConfigError: judge.model: GGUF file not found: /nonexistent/judge.gguf
+    """
+    from edgemed.integrity.gguf_file import check_gguf
+
+    judge = judge or {}
+    model = judge.get("model")
+    if judge.get("backend") != "llamacpp" or not model:
+        return
+    path = Path(model)
+    if not path.is_file():
+        raise ConfigError(f"judge.model: GGUF file not found: {path}")
+    check_gguf(path)
+
+
 def default_judge_gguf() -> Path:
     """The installed local judge GGUF (Qwen2.5-Coder-1.5B-Instruct; ``make judge-model``), verified."""
     from edgemed.judges.judge_model import require_judge_model

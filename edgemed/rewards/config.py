@@ -59,20 +59,20 @@ class RewardConfig:
     def __post_init__(self) -> None:
         self.judge = JudgeConfig.from_dict(self.judge)
         if not isinstance(self.params, dict):
-            raise ConfigError(f"reward params must be a mapping, got {type(self.params).__name__}")
+            raise ConfigError(f"must be a mapping, got {type(self.params).__name__}", key="params")
         fn = get_reward(self.name)
         _check_params(self.name, fn, self.params)
         if isinstance(self.weight, bool) or not isinstance(self.weight, (int, float)) \
                 or not math.isfinite(self.weight):
-            raise ConfigError(f"reward weight must be a finite number, got {self.weight!r}")
+            raise ConfigError(f"must be a finite number, got {self.weight!r}", key="weight")
         for name in ("min_graded_frac", "min_group_spread"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise ConfigError(f"reward {name} must be a number >= 0, got {value!r}")
+                raise ConfigError(f"must be a number >= 0, got {value!r}", key=name)
         if self.min_graded_frac > 1:
-            raise ConfigError(f"reward min_graded_frac must be <= 1, got {self.min_graded_frac!r}")
+            raise ConfigError(f"must be <= 1, got {self.min_graded_frac!r}", key="min_graded_frac")
         if self.concurrency is not None and (not isinstance(self.concurrency, int) or self.concurrency < 1):
-            raise ConfigError(f"reward concurrency must be None or an integer >= 1, got {self.concurrency!r}")
+            raise ConfigError(f"must be None or an integer >= 1, got {self.concurrency!r}", key="concurrency")
         self.log_tag_prefixes = tuple(self.log_tag_prefixes)
 
     @property
@@ -86,13 +86,21 @@ class RewardConfig:
         return self.name.rpartition(".")[2]
 
     @classmethod
-    def from_dict(cls, raw: "RewardConfig | dict[str, Any] | str | None") -> "RewardConfig":
-        """Accept a RewardConfig, a dict (unknown keys are an error naming them), a bare name, or None."""
-        from edgemed.yamlconf import dataclass_from_mapping
+    def from_dict(cls, raw: "RewardConfig | dict[str, Any] | str | None", where: str = "",
+                  key: str = "reward") -> "RewardConfig":
+        """Accept a RewardConfig, a mapping (read by ``edgemed.config_reader``: errors name ``where``
+        and the key under ``key``), a bare name, or None.
+
+        >>> RewardConfig.from_dict({"name": "softmin", "spread": 1}, "t.yaml", "rewards[0]")
+        Traceback (most recent call last):
+        ...
+        edgemed.errors.ConfigError: t.yaml: rewards[0].spread: unknown key (known: ...)
+        """
+        from edgemed.config_reader import from_mapping
 
         if isinstance(raw, str):
-            return cls(name=raw)
-        return dataclass_from_mapping(cls, raw, "reward")
+            raw = {"name": raw}
+        return from_mapping(cls, raw, where, key)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict for manifests (the judge as its own dict)."""

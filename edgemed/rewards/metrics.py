@@ -67,3 +67,24 @@ def reward_metrics(rewards: Sequence[float | None], n_groups: int, n_flattened: 
         "mean_group_size": n / n_groups if n_groups else 0.0,
         "frac_groups_flattened": n_flattened / n_groups if n_groups else 0.0,
     }
+
+
+def rank_metrics(rewards: Sequence[float | None], shares: Sequence[int]) -> dict[str, float]:
+    """Each process's mean reward over its own rows, when several processes share a batch: the
+    log's evidence that every rank generated and was scored. Nothing for a single process, and
+    nothing for a rank whose rows all lack a reward.
+
+    >>> rank_metrics([1.0, 0.0, None, 0.5], shares=[2, 2])
+    {'rank0/mean': 0.5, 'rank1/mean': 0.5}
+    >>> rank_metrics([1.0, 0.0], shares=[2])
+    {}
+    """
+    if len(shares) < 2:
+        return {}
+    out, start = {}, 0
+    for rank, n in enumerate(shares):
+        values = [r for r in rewards[start:start + n] if r is not None]
+        start += n
+        if values:
+            out[f"rank{rank}/mean"] = _mean(values)
+    return out

@@ -6,8 +6,10 @@ keyword arguments (columns repeated once per generation), and reads back ``list[
 None rows are ignored. The rubric arrives as the ``rubrics`` column: ``[{criterion, points, tags}]``.
 
 Per call: build each (prompt + response) conversation → grade all unique (conversation, rubric)
-jobs concurrently through the judge and its cache → reward per row (or per group for group
-rewards) → optional minimum-spread filter per group → log hit rates and judge failures.
+jobs concurrently through the judge and its cache → pool the verdicts of every training process
+(``edgemed.rewards.ranks``; a no-op in one process) → reward per row (or per group for group
+rewards) → optional minimum-spread filter per group → log hit rates and judge failures → return
+this process's rows.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from edgemed.judges import build_judge, build_likert_judge, grade_batch
 from edgemed.rewards.config import RewardConfig
 from edgemed.rewards.core import binarize
 from edgemed.rewards.group import flatten_low_spread, group_rows
-from edgemed.rewards.metrics import reward_metrics, verdict_metrics
+from edgemed.rewards.metrics import rank_metrics, reward_metrics, verdict_metrics
+from edgemed.rewards.ranks import gather_rows, own_slice, rank_and_world
 from edgemed.rewards.registry import get_reward
 
 Conversation = list[dict[str, str]]
@@ -53,8 +56,11 @@ def rubric_reward_func(config: RewardConfig | dict[str, Any] | str, judge: Any =
 class RubricReward:
     """Callable with trl's reward-function contract; ``judge`` is the judge it grades with."""
 
-    def __init__(self, config: RewardConfig, judge: Any = None):
+    def __init__(self, config: RewardConfig, judge: Any = None, gather: bool = True):
         self.config = config
+        # True: pool every process's verdicts so groups split across processes are scored whole
+        # (needs every process to call in lockstep, as trl does); False: each process alone.
+        self.gather = gather
         self.__name__ = config.label
         self.fn = get_reward(config.name)
         accepted = _keyword_params(self.fn)
@@ -78,31 +84,35 @@ class RubricReward:
         if not (len(prompts) == len(completions) == len(rubrics)):
             raise DataError(f"{len(prompts)} prompts, {len(completions)} completions and "
                             f"{len(rubrics)} rubrics: one of each per row expected")
-        if not prompts:
-            return []
+        if not prompts and (not self.gather or rank_and_world()[1] == 1):
+            return []  # with several processes, an empty one still joins the pooling below
         items_rows = [parse_rubric(r, i) for i, r in enumerate(rubrics)]
         convs = [to_conversation(p, c) for p, c in zip(prompts, completions)]
-        groups = group_rows(_group_keys(prompts, items_rows))
+        keys = _group_keys(prompts, items_rows)
+        # This process grades its own rows; the verdicts are then pooled so that groups split
+        # across processes are scored, filtered and logged whole (edgemed.rewards.ranks).
+        local = self._rate(convs, items_rows) if self.is_implicit else self._grade(convs, items_rows)
+        (keys, items_rows, verdicts), shares, rank = (
+            gather_rows(keys, items_rows, local) if self.gather else ([keys, items_rows, local], [len(keys)], 0))
+        groups = group_rows(keys)
         if self.is_implicit:
-            ratings = self._rate(convs, items_rows)
             met_rows: list[list[float | None]] = [[None] * len(items) for items in items_rows]
             rewards = [self.fn([it.points for it in items], mets, rating=r, **self.config.params)
-                       for items, mets, r in zip(items_rows, met_rows, ratings)]
-            n_failed = sum(r is None for r in ratings)
-            stats = {"judge_failures": float(n_failed), "judge_failure_rate": n_failed / len(ratings)}
+                       for items, mets, r in zip(items_rows, met_rows, verdicts)]
+            n_failed = sum(r is None for r in verdicts)
+            stats = {"judge_failures": float(n_failed), "judge_failure_rate": n_failed / max(len(verdicts), 1)}
         else:
-            met_rows = self._grade(convs, items_rows)
-            if self.config.binarize:
-                met_rows = [binarize(m) for m in met_rows]
+            met_rows = [binarize(m) for m in verdicts] if self.config.binarize else verdicts
             rewards = self._score(items_rows, met_rows, groups)
             stats = verdict_metrics(items_rows, met_rows, self.config.log_tag_prefixes)
         rewards, n_flat = self._flatten(rewards, groups)
-        if log_metric is not None:
-            for key, value in {**stats, **reward_metrics(rewards, len(groups), n_flat)}.items():
+        if log_metric is not None:  # the same pooled values on every process: trl's average keeps them
+            metrics = {**stats, **reward_metrics(rewards, len(groups), n_flat), **rank_metrics(rewards, shares)}
+            for key, value in metrics.items():
                 log_metric(f"rewards/{self.__name__}/{key}", value)
-        if log_extra is not None and not self.is_implicit:
-            log_extra(f"{self.__name__}/ungraded", [sum(m is None for m in mets) for mets in met_rows])
-        return rewards
+        if log_extra is not None and not self.is_implicit:  # per row: trl gathers these columns itself
+            log_extra(f"{self.__name__}/ungraded", [sum(m is None for m in mets) for mets in local])
+        return own_slice(rewards, shares, rank)
 
     def close(self) -> None:
         """Release the judge this reward built (its HTTP client or model, and its cache)."""

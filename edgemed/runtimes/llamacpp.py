@@ -60,10 +60,10 @@ def import_llama_cpp():
     try:
         import llama_cpp
     except ImportError as e:
-        from edgemed.errors import ConfigError
+        from edgemed.errors import EnvironmentFailure
 
-        raise ConfigError(f"llama.cpp runtime unavailable ({e}); install it with `make install` "
-                          "(builds llama-cpp-python==0.3.36 portably)") from None
+        raise EnvironmentFailure(f"llama.cpp runtime unavailable ({e}); install it with `make install` "
+                                 "(builds llama-cpp-python==0.3.36 portably)") from None
     return llama_cpp
 
 
@@ -86,7 +86,16 @@ def library_files() -> list[Path]:
 
 
 def load(path: str | Path, **params: Any):
-    """``llama_cpp.Llama(model_path=path, **params)``, guarded against CPU features a VM cannot run."""
+    """``llama_cpp.Llama(model_path=path, **params)``, guarded against CPU features a VM cannot run.
+
+    The file's structure is checked first (``edgemed.integrity``): a cut or damaged GGUF is one line
+    naming the file and the problem, not llama.cpp's "failed to load model".
+    """
+    from edgemed.integrity.gguf_file import check_gguf
+
+    check_gguf(path)
+    if params.get("lora_path"):  # a LoRA GGUF applied on top: checked the same way
+        check_gguf(params["lora_path"])
     llama_cpp = import_llama_cpp()
     params.setdefault("verbose", False)
     if build_info() is not None:
@@ -111,15 +120,27 @@ def load(path: str | Path, **params: Any):
 
 
 def run_child(cmd: list[str], what: str, **kwargs: Any) -> None:
-    """Run a child process (a bench worker, a parity probe); a failure becomes one EdgemedError line."""
+    """Run a child process (a bench worker, a parity probe); a failure becomes one line.
+
+    A child killed by a signal is a ``RuntimeCrash`` (exit code 4); one that failed with its own
+    exit code passes that failure's kind on (2: bad input, 3: parity, 4: environment).
+
+    >>> import sys
+    >>> run_child([sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGTERM)"], "probe")
+    Traceback (most recent call last):
+    ...
+    edgemed.errors.RuntimeCrash: probe crashed with SIGTERM (no traceback: a native crash)
+    """
     import subprocess
 
-    from edgemed.errors import EdgemedError
+    from edgemed.errors import EdgemedError, EnvironmentFailure, ParityError, RuntimeCrash
 
     proc = subprocess.run(cmd, **kwargs)
     if proc.returncode != 0:
         hint = "its traceback is above" if proc.returncode > 0 else "no traceback: a native crash"
-        raise EdgemedError(f"{describe_exit(proc.returncode, what)} ({hint})")
+        kind = {ParityError.exit_code: ParityError, EnvironmentFailure.exit_code: EnvironmentFailure,
+                EdgemedError.exit_code: EdgemedError}.get(proc.returncode, RuntimeCrash)
+        raise kind(f"{describe_exit(proc.returncode, what)} ({hint})")
 
 
 def describe_exit(returncode: int, what: str) -> str:

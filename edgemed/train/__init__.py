@@ -3,8 +3,7 @@
 Public surface: ``load_train_config`` → ``train(config) -> TrainSummary``; ``merge_adapter``.
 """
 
-from edgemed.train.config import TrainConfig
-from edgemed.train.configfile import load_train_config
+from edgemed.train.config import TrainConfig, load_train_config
 from edgemed.train.merge import merge_adapter
 from edgemed.train.recipe import TrainSummary, train
 

@@ -3,6 +3,8 @@
     edgemed train --config smollm2_heart_grpo_cpu --max-steps 2 --output runs/smoke/train
     edgemed train --config path/to/my.yaml --set grpo.learning_rate=1e-5 --set judge.backend=openai
     edgemed train merge runs/smoke/train/adapter runs/smoke/merge --dtype float32
+    accelerate launch --multi_gpu --num_processes 2 -m edgemed.cli train --config smollm2_heart_grpo_cpu \
+        --set grpo.per_device_train_batch_size=2      # two processes (gloo on CPU); docs/scaling.md
 """
 
 from __future__ import annotations
@@ -35,7 +37,9 @@ def parse_set(items: tuple[str, ...]) -> dict[str, object]:
 
 
 @click.group(name="train", invoke_without_command=True,
-             help="GRPO post-training with LoRA/QLoRA and rubric rewards (see docs/training.md).")
+             help="GRPO post-training with LoRA/QLoRA and rubric rewards (see docs/training.md). On several "
+                  "processes: accelerate launch --multi_gpu --num_processes N -m edgemed.cli train ... "
+                  "(docs/scaling.md).")
 @click.option("-c", "--config", "config", metavar="NAME|PATH",
               help="Packaged config name (e.g. smollm2_heart_grpo_cpu) or a YAML path.")
 @click.option("--max-steps", type=int, help="Override grpo.max_steps.")
@@ -45,15 +49,17 @@ def parse_set(items: tuple[str, ...]) -> dict[str, object]:
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Override any config field by dotted key (repeatable), e.g. --set lora.r=8.")
 @click.option("--check", is_flag=True, help="Validate the config, data and eval-leak guard, then stop.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the summary as one JSON object (for scripts) instead of lines.")
 @click.pass_context
-def command(ctx, config, max_steps, output, seed, no_resume, sets, check):
+def command(ctx, config, max_steps, output, seed, no_resume, sets, check, as_json):
     if ctx.invoked_subcommand is not None:
         return
     if not config:
-        from edgemed.train.configfile import packaged_configs
+        from edgemed.train.config import packaged_configs
 
         raise click.UsageError(f"--config is required (packaged: {', '.join(packaged_configs())})")
-    from edgemed.train.configfile import load_train_config
+    from edgemed.train.config import load_train_config
 
     overrides = parse_set(sets)
     for key, value in (("grpo.max_steps", max_steps), ("output_dir", output), ("seed", seed)):
@@ -66,16 +72,50 @@ def command(ctx, config, max_steps, output, seed, no_resume, sets, check):
         from edgemed.train.prompts import build_training_prompts
 
         prompts = build_training_prompts(cfg.data, cfg.seed)
-        click.echo(f"config ok: {len(prompts.rows)} training prompts {prompts.counts}, "
+        checked = {"config": "ok", "training_prompts": len(prompts.rows), "counts": prompts.counts,
+                   "eval_subset": prompts.eval_subset_size, "eval_rule": prompts.eval_rule}
+        click.echo(json.dumps(checked, indent=2) if as_json else
+                   f"config ok: {len(prompts.rows)} training prompts {prompts.counts}, "
                    f"eval subset {prompts.eval_subset_size} prompts ({prompts.eval_rule}) not leaked")
         return
     from edgemed.train.recipe import train
 
-    summary = train(cfg)
-    click.echo(json.dumps({"steps": summary.steps, "adapter": summary.adapter_dir,
-                           "reward_first": summary.reward_first, "reward_last": summary.reward_last,
-                           "timing_s": summary.timing_s, "manifest": f"{summary.output_dir}/manifest.json"},
-                          indent=2))
+    if as_json:  # trl/transformers print each step's log dict on stdout; keep stdout one JSON document
+        import contextlib
+        import sys
+
+        with contextlib.redirect_stdout(sys.stderr):
+            summary = train(cfg)
+    else:
+        summary = train(cfg)
+    from edgemed.train.processes import is_main_rank
+
+    if not is_main_rank():  # under `accelerate launch` every process trains; one reports
+        return
+    result = {"steps": summary.steps, "adapter": summary.adapter_dir, "reward_first": summary.reward_first,
+              "reward_last": summary.reward_last, "timing_s": summary.timing_s,
+              "manifest": f"{summary.output_dir}/manifest.json"}
+    click.echo(json.dumps(result, indent=2) if as_json else summary_text(result))
+
+
+def summary_text(result: dict) -> str:
+    """The training summary as lines (``--json`` prints ``result`` itself).
+
+    >>> print(summary_text({"steps": 2, "adapter": "r/adapter", "reward_first": {"mean": 0.25, "n": 2},
+    ...                     "reward_last": {"mean": 0.5, "n": 2}, "timing_s": {"step": 3.0},
+    ...                     "manifest": "r/manifest.json"}))
+    trained 2 steps: reward 0.250 -> 0.500 (mean of the first and last 2 steps), 3.0 s per step
+    adapter:  r/adapter
+    manifest: r/manifest.json
+    """
+    def fmt(x, spec):
+        return "n/a" if x is None else format(x, spec)
+
+    first, last = result["reward_first"], result["reward_last"]
+    return (f"trained {result['steps']} steps: reward {fmt(first.get('mean'), '.3f')} -> "
+            f"{fmt(last.get('mean'), '.3f')} (mean of the first and last {last.get('n')} steps), "
+            f"{fmt(result['timing_s'].get('step'), '.1f')} s per step\n"
+            f"adapter:  {result['adapter']}\nmanifest: {result['manifest']}")
 
 
 @command.command(name="merge")

@@ -1,17 +1,25 @@
-"""TrainConfig: the GRPO recipe's settings, one dataclass per YAML section.
+"""TrainConfig: the GRPO recipe's settings, one dataclass per YAML section, and how one is loaded.
 
 Every field carries a one-line ``help`` saying why it exists. The fields that matter for rubric
 GRPO are named here; anything else trl's ``GRPOConfig`` or peft's ``LoraConfig`` accept goes
 through the ``extra`` dicts untouched, so the config never falls behind the libraries.
-Loading (YAML, overrides, early checks) lives in ``edgemed.train.configfile``.
+
+Loading is pure (YAML through ``edgemed.config_reader`` → overrides → cross-field checks): no
+model, judge or data is touched, so a typo fails in milliseconds naming the file and the key.
+How these fields become trl/peft objects: ``edgemed.train.library_configs``.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
+from edgemed.config_reader import MISSING_KEY, find_config, from_mapping, packaged_names, read_mapping, set_dotted
+from edgemed.errors import ConfigError
+from edgemed.io import absolute
 from edgemed.judges.config import JudgeConfig
+from edgemed.train.processes import global_batch, launched_processes
 
 PAPER_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 DTYPES = ("float32", "bfloat16", "float16")
@@ -88,8 +96,9 @@ class GrpoSection:
 
     max_steps: int = _f(1000, "Optimizer steps; the paper trained 1,000.")
     num_generations: int = _f(6, "Completions per prompt (the GRPO group); the paper used 6.")
-    per_device_train_batch_size: int = _f(6, "Completions per device per micro-step; a multiple of "
-                                             "num_generations (here: prompts per step x generations).")
+    per_device_train_batch_size: int = _f(6, "Completions per process per micro-step; times "
+                                             "gradient_accumulation_steps and processes it must hold whole "
+                                             "groups (a multiple of num_generations; a group may span processes).")
     gradient_accumulation_steps: int = _f(1, "Micro-steps per optimizer step; raises prompts per update "
                                              "without more memory.")
     max_completion_length: int = _f(1024, "Generated tokens per completion; the paper used 1,024, the CPU "
@@ -160,3 +169,127 @@ def field_help(cls: type) -> dict[str, str]:
     'KL penalty'
     """
     return {name: f.metadata.get("help", "") for name, f in cls.__dataclass_fields__.items()}
+
+
+# --- loading ----------------------------------------------------------------------------------
+
+def packaged_configs() -> list[str]:
+    """Names of the training configs shipped in ``edgemed/configs`` (usable as ``--config NAME``).
+
+    >>> "smollm2_heart_grpo_cpu" in packaged_configs(), "pipeline_default" in packaged_configs()
+    (True, False)
+    """
+    return [n for n in packaged_names() if not n.startswith("pipeline_")]
+
+
+def config_path(name_or_path: str) -> Path:
+    """A config path from a packaged name (``smollm2_heart_grpo_cpu``) or a file path.
+
+    >>> config_path("smollm2_heart_grpo_cpu").name
+    'smollm2_heart_grpo_cpu.yaml'
+    """
+    return find_config(name_or_path, "training config")
+
+
+def load_train_config(name_or_path: str | None = None, overrides: dict[str, Any] | None = None,
+                      overrides_from: str = "--set", overrides_key: str = "") -> TrainConfig:
+    """Load a YAML config, apply dotted-key overrides, type-check and check it.
+
+    ``overrides_from`` and ``overrides_key`` say where the overrides came from in error messages
+    (the pipeline passes its own file and ``train``).
+
+    >>> cfg = load_train_config("smollm2_heart_grpo_cpu", {"grpo.max_steps": 3})
+    >>> cfg.grpo.max_steps, cfg.judge.backend
+    (3, 'proxy')
+    >>> load_train_config("smollm2_heart_grpo_cpu", {"grpo.max_step": 3})
+    Traceback (most recent call last):
+    ...
+    edgemed.errors.ConfigError: --set: grpo.max_step: unknown key (known: beta, ...)
+    """
+    raw: dict[str, Any] = {}
+    where = "<defaults>"
+    if name_or_path is not None:
+        path = config_path(name_or_path)
+        where = str(path)
+        raw = read_mapping(path)
+    cfg = from_mapping(TrainConfig, raw, where)
+    for key, value in (overrides or {}).items():
+        set_dotted(cfg, key, value, overrides_from, overrides_key)
+    check_config(cfg, where)
+    cfg.output_dir = absolute(cfg.output_dir)  # resolved where it enters: checkpoints outlive the cwd
+    return cfg
+
+
+def check_config(cfg: TrainConfig, where: str) -> None:
+    """Cross-field checks that need no model, data or network.
+
+    >>> cfg = TrainConfig(); cfg.grpo.per_device_train_batch_size = 4
+    >>> check_config(cfg, "x.yaml")
+    Traceback (most recent call last):
+    ...
+    edgemed.errors.ConfigError: x.yaml: grpo.per_device_train_batch_size (4) x gradient_accumulation_steps (1) x processes (1) must be a multiple of grpo.num_generations (6)
+    """
+    g = cfg.grpo
+
+    def need(ok: bool, message: str) -> None:
+        if not ok:
+            raise ConfigError(f"{where}: {message}")
+
+    need(cfg.model.dtype in DTYPES, f"model.dtype must be one of {DTYPES}, got {cfg.model.dtype!r}")
+    need(g.scale_rewards in SCALE_REWARDS, f"grpo.scale_rewards must be one of {SCALE_REWARDS}, "
+                                           f"got {g.scale_rewards!r}")
+    need(g.loss_type in LOSS_TYPES, f"grpo.loss_type must be one of {LOSS_TYPES}, got {g.loss_type!r}")
+    need(g.vllm_mode in VLLM_MODES, f"grpo.vllm_mode must be one of {VLLM_MODES}, got {g.vllm_mode!r}")
+    need(g.num_generations >= 2, "grpo.num_generations must be >= 2: a group of one has no spread")
+    # trl's generation batch must hold whole groups; under `accelerate launch` a group may span
+    # processes, so the launcher's process count is part of the product.
+    processes = launched_processes()
+    need(global_batch(g.per_device_train_batch_size, g.gradient_accumulation_steps, processes)
+         % g.num_generations == 0,
+         f"grpo.per_device_train_batch_size ({g.per_device_train_batch_size}) x "
+         f"gradient_accumulation_steps ({g.gradient_accumulation_steps}) x processes ({processes}) "
+         f"must be a multiple of grpo.num_generations ({g.num_generations})")
+    for name in ("max_steps", "max_completion_length", "logging_steps", "save_steps",
+                 "gradient_accumulation_steps"):
+        need(getattr(g, name) >= 1, f"grpo.{name} must be >= 1, got {getattr(g, name)}")
+    need(g.learning_rate > 0, f"grpo.learning_rate must be > 0, got {g.learning_rate}")
+    need(cfg.lora.r >= 1, f"lora.r must be >= 1, got {cfg.lora.r}")
+    need(cfg.data.min_rubric_items >= 1, "data.min_rubric_items must be >= 1")
+    need(cfg.data.healthbench_mix >= -1, "data.healthbench_mix must be -1 (all), 0 (off) or a count")
+    need(bool(cfg.rewards), "rewards: at least one reward is needed")
+    for i, entry in enumerate(cfg.rewards):
+        if not entry.get("name"):  # each reward is named: a registry name or a dotted path
+            raise ConfigError(MISSING_KEY, where, f"rewards[{i}].name")
+    judges = [cfg.judge] + [rc.judge for rc in build_reward_configs(cfg, where)]
+    for judge in judges:
+        if judge.backend == "openai":
+            need(bool(judge.base_url) and str(judge.base_url).startswith(("http://", "https://")),
+                 f"judge.base_url must be an http(s) URL for the openai backend, got {judge.base_url!r}")
+    for name in ("use_vllm", "vllm_mode", "vllm_server_base_url", "vllm_gpu_memory_utilization"):
+        need(name not in g.extra or name == "vllm_server_base_url",
+             f"grpo.extra.{name}: set grpo.{name} instead")
+    need(not (g.use_vllm and g.vllm_mode == "server" and not g.vllm_server_base_url
+              and "vllm_server_host" not in g.extra),
+         "grpo.vllm_mode=server needs grpo.vllm_server_base_url (the `trl vllm-serve` URL)")
+
+
+def build_reward_configs(config: TrainConfig, where: str = "config") -> list:
+    """``rewards`` entries → RewardConfig, each inheriting the top-level judge unless it sets one.
+
+    >>> cfg = TrainConfig(); cfg.rewards = [{"name": "complexty"}]
+    >>> build_reward_configs(cfg)
+    Traceback (most recent call last):
+    ...
+    edgemed.errors.ConfigError: config: rewards[0]: unknown reward 'complexty'; known: ...
+    """
+    from edgemed.rewards import RewardConfig
+
+    built = []
+    for i, entry in enumerate(config.rewards):
+        entry = dict(entry)
+        entry.setdefault("judge", config.judge)
+        built.append(RewardConfig.from_dict(entry, where, f"rewards[{i}]"))
+    labels = [rc.label for rc in built]
+    if len(set(labels)) != len(labels):
+        raise ConfigError(f"{where}: rewards: two rewards log under the same name ({labels}); trl needs them distinct")
+    return built

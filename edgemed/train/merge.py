@@ -75,6 +75,9 @@ def merge_adapter(adapter_dir: str | os.PathLike, out_dir: str | os.PathLike, dt
     from edgemed.models import model_fingerprint, resolve_model
 
     adapter = find_adapter(adapter_dir)
+    from edgemed.integrity import check_model_folder
+
+    check_model_folder(adapter)  # a cut adapter_model.safetensors: one line, not a peft traceback
     trained_on = base_of(adapter)
     trained_in_4bit = trained_on["trained_in_4bit"]
     recorded = trained_on.get("path")

@@ -49,6 +49,7 @@ class TrainSummary:
     plot_path: str
     config: dict[str, Any] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
+    processes: dict[str, Any] = field(default_factory=dict)  # how many processes trained, on which backend
 
     def to_dict(self) -> dict[str, Any]:
         return {"stage": "train", **asdict(self)}
@@ -57,7 +58,7 @@ class TrainSummary:
 def train(config: TrainConfig) -> TrainSummary:
     """Run GRPO for ``config`` and return (and write) its summary.
 
-    >>> from edgemed.train.configfile import load_train_config
+    >>> from edgemed.train.config import load_train_config
     >>> cfg = load_train_config("smollm2_heart_grpo_cpu", {"grpo.max_steps": 2})
     >>> summary = train(cfg)  # doctest: +SKIP
     >>> Path(summary.adapter_dir, "adapter_config.json").is_file()  # doctest: +SKIP
@@ -65,10 +66,11 @@ def train(config: TrainConfig) -> TrainSummary:
     """
     from edgemed.models import load_tokenizer, model_fingerprint, resolve_model
     from edgemed.rewards import rubric_reward_func
-    from edgemed.train.configfile import build_reward_configs
+    from edgemed.train.config import build_reward_configs
     from edgemed.train.prompts import build_training_prompts
     from edgemed.train.trainlog import TimedGRPOTrainer, TrainingLog, read_training_log
-    from edgemed.train.trl_args import grpo_args, lora_config, plan_quantization
+    from edgemed.train.library_configs import grpo_args, lora_config, plan_quantization
+    from edgemed.train.processes import allow_indexed_cpu_loads, process_record, replicas_in_sync
 
     started = time.perf_counter()
     out = Path(config.output_dir)
@@ -91,9 +93,9 @@ def train(config: TrainConfig) -> TrainSummary:
     args.reward_weights = [float(rc.weight) for rc in reward_configs]
     trainer_kwargs: dict[str, Any] = {}
     if quant.load_in_4bit:
-        from edgemed.train.trl_args import bnb_config
+        from edgemed.train.library_configs import bnb_config
 
-        trainer_kwargs["quantization_config"] = bnb_config(config)
+        trainer_kwargs["quantization_config"] = bnb_config(config, quant.backend or "cuda")
 
     # 3. Trainer, resuming from the last checkpoint when one exists.
     training_log = TrainingLog(out / LOG_FILE)
@@ -101,8 +103,15 @@ def train(config: TrainConfig) -> TrainSummary:
         model=str(model_path), reward_funcs=reward_funcs, args=args, train_dataset=prompts.to_dataset(),
         processing_class=tokenizer, peft_config=lora_config(config), callbacks=[training_log],
         **trainer_kwargs)
+    layout = process_record(trainer.accelerator)
+    if trainer.accelerator.is_main_process:
+        log.info("training on %d process(es), backend %s", layout["processes"], layout["backend"])
     checkpoint = last_checkpoint(out) if config.resume else None
     if checkpoint:
+        from edgemed.integrity import check_model_folder
+
+        check_model_folder(checkpoint)  # damaged weights: one line naming the file, not a Trainer traceback
+        allow_indexed_cpu_loads()  # multi-process CPU runs resume their optimizer onto "cpu:0"
         log.info("resuming from %s", checkpoint)
     try:
         trainer.train(resume_from_checkpoint=checkpoint)
@@ -112,6 +121,7 @@ def train(config: TrainConfig) -> TrainSummary:
 
     # 4. Artifacts: adapter (+ tokenizer, so merge needs nothing else), plot, manifest.
     #    Under `accelerate launch` every process runs this recipe; only the main one writes files.
+    layout["replicas_in_sync"] = replicas_in_sync(trainer.accelerator, trainer.model)
     adapter_dir = save_adapter(trainer, tokenizer, out / ADAPTER_DIR, base, quant.load_in_4bit)
     rows = read_training_log(out / LOG_FILE)
     plot_path = out / PLOT_FILE
@@ -122,6 +132,8 @@ def train(config: TrainConfig) -> TrainSummary:
         plot_training_log(rows, plot_path, title=f"GRPO on {config.model.spec} ({out.name})")
     summary = summarise(config, out, adapter_dir, trainer.state.global_step, checkpoint, base, quant,
                         prompts, reward_configs, rows, time.perf_counter() - started, reward_funcs)
+    summary.quantization["linear4bit_layers"] = count_4bit_layers(trainer.model)
+    summary.processes = layout
     if is_main:
         write_json_atomic(out / MANIFEST, summary.to_dict())
     return summary
@@ -170,6 +182,16 @@ def save_adapter(trainer, tokenizer, target: Path, base: dict[str, str], quantiz
     return target
 
 
+def count_4bit_layers(model) -> int:
+    """How many bitsandbytes ``Linear4bit`` layers the trained model holds: the proof that QLoRA
+    really ran 4-bit (0 for plain LoRA)."""
+    import sys
+
+    bnb_nn = sys.modules.get("bitsandbytes.nn")  # never imported: nothing can be 4-bit
+    linear4bit = getattr(bnb_nn, "Linear4bit", None)
+    return 0 if linear4bit is None else sum(isinstance(m, linear4bit) for m in model.modules())
+
+
 def summarise(config, out, adapter_dir, steps, checkpoint, base, quant, prompts, reward_configs,
               rows, wall_s, reward_funcs=()) -> TrainSummary:
     from edgemed.train.trainlog import GEN, OPT, REWARD, STEP, reward_stats
@@ -179,7 +201,8 @@ def summarise(config, out, adapter_dir, steps, checkpoint, base, quant, prompts,
 
     return TrainSummary(
         output_dir=str(out), adapter_dir=str(adapter_dir), steps=steps, resumed_from=checkpoint,
-        base_model=base, quantization={"load_in_4bit": quant.load_in_4bit, "reason": quant.reason},
+        base_model=base, quantization={"load_in_4bit": quant.load_in_4bit, "reason": quant.reason,
+                      "backend": quant.backend},
         data={"source": config.data.source, "split": config.data.split, "counts": prompts.counts,
               "eval_rule": prompts.eval_rule, "eval_subset_size": prompts.eval_subset_size,
               "prompt_ids": prompts.prompt_ids},

@@ -48,7 +48,7 @@ def test_comparison_pairs_builds_by_name(report):
 
 def test_markdown_and_plots(report, tmp_path):
     report["plots"] = [p.name for p in write_plots(report, tmp_path)]
-    assert report["plots"] == ["quality_vs_speed.png", "size_vs_quality.png", "latency.png"]
+    assert report["plots"] == ["quality_vs_speed.png", "size_vs_quality.png", "fidelity_speed_size.png", "latency.png"]
     md = render_markdown(report)
     assert "## Quality (proxy judge)" in md and "Paper's metrics" in md and "proxy/v1" in md
     assert "| base/gguf-q8_0 | 0.210 ± 0.020 | 6 |" in md

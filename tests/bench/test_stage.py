@@ -118,3 +118,30 @@ def test_kill_and_resume_loses_nothing(tmp_path, suite):
     assert sorted(r["prompt_id"] for r in rows) == sorted(report["heart_subset"]["prompt_ids"])
     (t,) = report["targets"]
     assert t["quality"]["n_graded"] == 4 and {r["test"] for r in report["rows"]} == {"pp16", "tg4"}
+
+
+def test_training_judge_and_packaged_test_split(tmp_path, suite):
+    # The trainer's judge (here: the proxy at another rounding, so its fingerprint differs) grades
+    # the same answers; the packaged test split is answered beside the HealthBench prompt.
+    out = tmp_path / "bench"
+    train_judge = {"backend": "proxy", "params": {"decimals": 2}, "cache_path": str(tmp_path / "train-judge.sqlite")}
+    report = run(suite(out, quality={"n_prompts": 1, "packaged_split": "test"}, train_judge=train_judge),
+                 progress=False)
+    subset = report["heart_subset"]
+    assert subset["n_healthbench"] == 1 and subset["packaged"] == {"source": "edgemed-heart", "split": "test", "n": 7}
+    assert subset["n_used"] == 8 and len(subset["prompt_ids"]) == 8
+    assert report["judge"]["train_judge"]["fingerprint"] != report["judge"]["fingerprint"]
+    (t,) = report["targets"]
+    q = t["quality"]
+    assert q["n_graded"] == 8
+    assert q["train_judge"]["fingerprint"] == report["judge"]["train_judge"]["fingerprint"]
+    assert 0 <= q["train_judge"]["hit_rate"] <= 1 and 0 <= q["metrics"]["distinct_2"] <= 1
+    assert 0 <= q["metrics"]["repeated_sentences"] <= 1
+    judges = {g["judge"] for g in read_jsonl_tolerant(out / "grades.jsonl")}
+    assert judges == {report["judge"]["fingerprint"], q["train_judge"]["fingerprint"]}
+    md = (out / "report.md").read_text()
+    assert "Reward-hacking diagnostics" in md and "plus 7 of the packaged heart rubrics' test split" in md
+
+    # The same judge for both: nothing is graded twice and no training-judge column is filled.
+    again = run(suite(tmp_path / "same", quality={"n_prompts": 1}, train_judge=suite(out)["judge"]), progress=False)
+    assert "train_judge" not in again["judge"] and "train_judge" not in again["targets"][0]["quality"]

@@ -1,16 +1,16 @@
-"""Target profiles and build specs: every shipped profile loads, bad input names the field."""
+"""Device profiles and build specs: every shipped profile loads, bad input names the field."""
 
 from __future__ import annotations
 
 import pytest
 
 from edgemed.errors import ConfigError
-from edgemed.export.config import TARGETS_DIR, ExportConfig, load_target, parse_builds
+from edgemed.export.config import DEVICES_DIR, ExportConfig, load_device_profile, parse_builds
 
 
 @pytest.mark.parametrize("name", ["cpu-x86-64", "cpu-arm64", "cuda-consumer-8gb"])
 def test_shipped_profiles_load(name):
-    t = load_target(TARGETS_DIR / f"{name}.toml")
+    t = load_device_profile(DEVICES_DIR / f"{name}.toml")
     assert t.name == name and t.builds and "gguf" in t.runtime
     for b in t.builds:
         assert set(t.thresholds_for(b.quant)) == {"top1_agreement", "kl_mean", "greedy_match_len_mean"}
@@ -33,28 +33,30 @@ def test_unknown_builds(text, message):
 
 
 @pytest.mark.parametrize("body, field", [
-    ('builds = ["gguf:q9"]', "builds"),
+    ('builds = ["gguf:q9"]', "builds[0]"),
     ('builds = ["gguf:q8_0"]\n[thresholds.q8_0]\ntop1 = 0.9', "thresholds.q8_0.top1"),
     ('builds = ["gguf:q8_0"]\nonnx_int8_preset = "sse"', "onnx_int8_preset"),
     ('builds = ["gguf:q8_0"]\nbogus = 1', "bogus"),
     ('builds = "gguf:q8_0"', "builds"),
+    ('name = "pi"', "builds"),
+    ('builds = ["gguf:q8_0"]\n[runtime.tflite]\nthreads = 1', "runtime.tflite"),
 ])
 def test_bad_profile_names_file_and_field(tmp_path, body, field):
     path = tmp_path / "dev.toml"
     path.write_text(body)
     with pytest.raises(ConfigError) as e:
-        load_target(path)
+        load_device_profile(path)
     assert str(path) in str(e.value) and f": {field}:" in str(e.value)
 
 
-def test_unknown_target_lists_known():
+def test_unknown_profile_lists_known():
     with pytest.raises(ConfigError, match="cpu-arm64"):
-        load_target("toaster")
+        load_device_profile("toaster")
 
 
 def test_threshold_override(tmp_path):
     path = tmp_path / "strict.toml"
     path.write_text('builds = ["gguf:q8_0"]\n[thresholds.q8_0]\ntop1_agreement = 0.99\n')
-    t = load_target(path)
+    t = load_device_profile(path)
     assert t.thresholds_for("q8_0")["top1_agreement"] == 0.99
     assert t.thresholds_for("q8_0")["kl_mean"] == 0.05

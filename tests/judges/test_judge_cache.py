@@ -82,6 +82,23 @@ def test_processes_share_one_cache(tmp_path):
     assert len(VerdictCache(path)) == 400
 
 
+def test_training_ranks_share_one_fresh_cache(tmp_path):
+    """Two ranks open a new cache file at the same moment (racing to switch it to WAL), write the
+    same verdicts (identical completions on both ranks) and their own, and read each other's."""
+    path, go = tmp_path / "c.sqlite", tmp_path / "go"
+    script = ("import sys, time, pathlib\nfrom edgemed.judges.cache import VerdictCache\n"
+              "from edgemed.judges.base import Judgement\n"
+              "while not pathlib.Path(sys.argv[2]).exists(): time.sleep(0.005)\n"
+              "c = VerdictCache(sys.argv[1])\n"
+              "for i in range(100):\n"
+              "    c.put(f'shared{i}', 'fp', Judgement(1.0)); c.put(f'{sys.argv[3]}{i}', 'fp', Judgement(0.0))\n"
+              "assert len(c.get_many([f'shared{i}' for i in range(100)])) == 100\n")
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(path), str(go), f"rank{r}"]) for r in (0, 1)]
+    go.touch()
+    assert [p.wait(timeout=60) for p in procs] == [0, 0]
+    assert len(VerdictCache(path)) == 300
+
+
 def test_unusable_cache_file_is_a_config_error(tmp_path):
     import pytest
 

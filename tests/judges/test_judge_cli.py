@@ -46,4 +46,4 @@ def test_grade_reports_bad_input_in_one_line(tmp_path, capsys):
     config = tmp_path / "judge.yaml"
     config.write_text("judge:\n  backend: openai\n  concurency: 3\n")
     assert main(["judge", "grade", "--record", str(path), "--response", "x", "--config", str(config)]) == 2
-    assert "unknown judge option(s) ['concurency']" in capsys.readouterr().err
+    assert f"error: {config}: judge.concurency: unknown key (known: " in capsys.readouterr().err

@@ -23,7 +23,7 @@ from tests.judges.judge_servers import CONVERSATION
     ({"max_retries": -1}, "judge.max_retries"),
     ({"timeout_s": 0}, "judge.timeout_s"),
     ({"temperature": "hot"}, "judge.temperature"),
-    ({"base_url_typo": "x"}, "unknown judge option"),
+    ({"base_url_typo": "x"}, "judge.base_url_typo: unknown key"),
 ])
 def test_bad_config_names_the_field(raw, message):
     with pytest.raises(ConfigError, match=message):

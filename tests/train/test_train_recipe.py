@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from edgemed.io import read_jsonl_tolerant
-from edgemed.train.configfile import load_train_config
+from edgemed.train.config import load_train_config
 from edgemed.train.recipe import LOG_FILE, MANIFEST, train
 from edgemed.train.trainlog import read_training_log
 

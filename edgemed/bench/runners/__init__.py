@@ -13,16 +13,18 @@ def open_runner(target: Target, threads: int, device: str = "auto", n_gpu_layers
     >>> open_runner(Target("x", "x", "x", "tflite", "fp32", "/m", 1, 1, "", 1), 1)
     Traceback (most recent call last):
     ...
-    ValueError: no runner for format 'tflite' (known: hf, onnx, gguf)
+    ValueError: no runner for format 'tflite' (known: hf, onnx, onnx-genai, gguf)
     """
     if target.format == "hf":
         from edgemed.bench.runners.torch_runner import TorchRunner as cls
     elif target.format == "onnx":
         from edgemed.bench.runners.ort_runner import OrtRunner as cls
-    elif target.format == "gguf":
+    elif target.format in ("gguf", "gguf-lora"):
         from edgemed.bench.runners.llamacpp_runner import LlamaCppRunner as cls
+    elif target.format == "onnx-genai":
+        from edgemed.bench.runners.genai_runner import GenAIRunner as cls
     else:
-        raise ValueError(f"no runner for format {target.format!r} (known: hf, onnx, gguf)")
+        raise ValueError(f"no runner for format {target.format!r} (known: hf, onnx, onnx-genai, gguf)")
     return cls(target, threads=threads, device=device, n_gpu_layers=n_gpu_layers)
 
 

@@ -23,9 +23,15 @@ class LlamaCppRunner(Runner):
 
         llama_cpp = runtime.import_llama_cpp()
         self.offload = self.device_pref == "auto" and bool(llama_cpp.llama_supports_gpu_offload())
-        self.llm = runtime.load(self.target.path, n_ctx=N_CTX, n_batch=512, n_threads=self.threads,
+        path, extra = self.target.path, {}
+        if self.target.format == "gguf-lora":  # base + adapter, applied at load like on the device
+            from edgemed.export.lora import lora_files
+
+            base, adapter = lora_files(path)
+            path, extra = base, {"lora_path": str(adapter)}
+        self.llm = runtime.load(path, n_ctx=N_CTX, n_batch=512, n_threads=self.threads,
                                 n_threads_batch=self.threads,
-                                n_gpu_layers=self.n_gpu_layers if self.offload else 0, seed=0)
+                                n_gpu_layers=self.n_gpu_layers if self.offload else 0, seed=0, **extra)
         self.version = llama_cpp.__version__
 
     @property

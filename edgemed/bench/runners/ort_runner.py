@@ -1,47 +1,56 @@
-"""onnxruntime runner: an optimum ONNX folder through ``ORTModelForCausalLM`` (CPU EP; CUDA EP where present)."""
+"""onnxruntime runner: an ONNX build through ``edgemed.runtimes.ort_decoder`` (CPU EP; CUDA EP where present).
+
+No torch, transformers or optimum: the session, its KV-cached greedy loop and the tokenizer
+(``tokenizers`` + the folder's chat template in jinja2) are what a slim device install has, so the
+full kit and ``edgemed bench device`` time the same code. Chat, prefill and decode follow the
+PyTorch runner's ``generate`` semantics: prefill = one pass over the prompt up to the first new
+token, decode = n single-token passes from a one-token context, answers stop at the tokenizer's EOS.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+import time
 from typing import Any
 
-from edgemed.bench.runners.generate import GenerateRunner
-from edgemed.errors import ModelError
+from edgemed.bench.runners.base import Generation, Runner, timing_tokens
 
 
-class OrtRunner(GenerateRunner):
+class OrtRunner(Runner):
     backend = "onnxruntime"
 
     def _load(self) -> None:
-        import onnxruntime as ort
-        import torch
-        from optimum.onnxruntime import ORTModelForCausalLM
-        from transformers import AutoTokenizer
+        from edgemed.models.folder_tokenizer import FolderTokenizer
+        from edgemed.runtimes.onnxruntime import CUDA
+        from edgemed.runtimes.ort_decoder import open_decoder
 
-        folder = Path(self.target.path)
-        files = sorted(p.name for p in folder.glob("*.onnx"))
-        if not files:
-            raise ModelError(f"{folder}: no .onnx file in the ONNX artifact folder")
-        # A folder from the export stage holds one graph; if it holds several, the quantized one
-        # is the build the manifest describes.
-        file_name = files[0] if len(files) == 1 else next((f for f in files if "quant" in f), files[0])
-        use_cuda = self.device_pref == "auto" and "CUDAExecutionProvider" in ort.get_available_providers()
-        self.provider = "CUDAExecutionProvider" if use_cuda else "CPUExecutionProvider"
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = self.threads
-        so.inter_op_num_threads = 1
-        torch.set_num_threads(self.threads)  # generate()'s logits processing runs in torch
-        self.torch_device = "cuda" if use_cuda else "cpu"
-        self.tokenizer = AutoTokenizer.from_pretrained(folder)
-        self.model = ORTModelForCausalLM.from_pretrained(folder, file_name=file_name, provider=self.provider,
-                                                         session_options=so, use_cache=True,
-                                                         use_io_binding=use_cuda)
-        self.file_name = file_name
+        self.decoder = open_decoder(self.target.path, self.threads, self.device_pref)
+        self.tokenizer = FolderTokenizer(self.target.path)
+        self.device = "cuda" if self.decoder.provider == CUDA else "cpu"
 
     @property
     def info(self) -> dict[str, Any]:
-        import onnxruntime as ort
+        return {"device": self.device, "n_threads": self.threads, "n_gpu_layers": 0,
+                "execution_provider": self.decoder.provider, "onnx_file": self.decoder.file_name,
+                "runtime_version": f"onnxruntime {self.decoder.version}"}
 
-        return {"device": self.torch_device, "n_threads": self.threads, "n_gpu_layers": 0,
-                "execution_provider": self.provider, "onnx_file": self.file_name,
-                "runtime_version": f"onnxruntime {ort.__version__}"}
+    def chat(self, messages, max_new_tokens, temperature=0.0, seed=0) -> Generation:
+        ids = self.tokenizer.chat_ids(messages)
+        t0 = time.perf_counter()
+        new = self.decoder.generate(ids, max_new_tokens, self.tokenizer.eos_token_id, temperature, seed)
+        seconds = time.perf_counter() - t0
+        return Generation(self.tokenizer.decode(new).strip(), len(ids), len(new), seconds)
+
+    def _timed(self, ids: list[int], new_tokens: int) -> float:
+        t0 = time.perf_counter()
+        self.decoder.generate(ids, new_tokens)  # no EOS: exactly new_tokens forward passes
+        return time.perf_counter() - t0
+
+    def prefill(self, n_prompt: int) -> float:
+        return self._timed(timing_tokens(n_prompt, self.tokenizer.vocab_size), 1)
+
+    def decode(self, n_gen: int) -> float:
+        bos = self.tokenizer.bos_token_id
+        return self._timed([bos if bos is not None else timing_tokens(1, self.tokenizer.vocab_size)[0]], n_gen)
+
+    def close(self) -> None:
+        self.decoder = None

@@ -1,4 +1,4 @@
-"""PyTorch runner: the source HF folder through transformers (CPU; CUDA where present)."""
+"""PyTorch runner: the source HF folder through ``edgemed.models.load_model`` (CPU; CUDA where present)."""
 
 from __future__ import annotations
 
@@ -12,14 +12,14 @@ class TorchRunner(GenerateRunner):
 
     def _load(self) -> None:
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from edgemed.models import load_model  # the loader export's parity reference uses too
 
         torch.set_num_threads(self.threads)
         self.torch_device = "cuda" if self.device_pref == "auto" and torch.cuda.is_available() else "cpu"
-        dtype = torch.float32 if self.target.quant == "fp32" else torch.float16
-        self.tokenizer = AutoTokenizer.from_pretrained(self.target.path)
-        self.model = AutoModelForCausalLM.from_pretrained(self.target.path, dtype=dtype)
-        self.model.to(self.torch_device).eval()
+        dtype = "float32" if self.target.quant == "fp32" else "float16"
+        self.model, self.tokenizer = load_model(self.target.path, dtype=dtype)
+        self.model.to(self.torch_device)
 
     @property
     def info(self) -> dict[str, Any]:

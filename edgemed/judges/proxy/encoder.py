@@ -66,7 +66,10 @@ class SentenceEncoder:
         from tokenizers import Tokenizer
         from transformers import BertModel
 
+        from edgemed.integrity import check_model_folder
+
         self._check_pooling(path)
+        check_model_folder(path)
         max_len = json.loads((path / "sentence_bert_config.json").read_text()).get("max_seq_length", 256)
         self.tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
         # tokenizer.json pads every input to 128 tokens; we pad per batch to the longest instead.

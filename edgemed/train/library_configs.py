@@ -1,4 +1,4 @@
-"""TrainConfig → the library objects: trl.GRPOConfig, peft.LoraConfig, a 4-bit BitsAndBytesConfig.
+"""TrainConfig → the libraries' own config objects: trl.GRPOConfig, peft.LoraConfig, a 4-bit BitsAndBytesConfig.
 
 The mapping is one place so the recipe reads as steps, and so a reader can see exactly which
 edgemed field becomes which trl/peft argument.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from edgemed.errors import ConfigError
@@ -19,24 +20,39 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class QuantPlan:
-    """Whether the base loads in 4-bit, and why (the reason lands in the manifest)."""
+    """Whether the base loads in 4-bit, on which bitsandbytes backend, and why (all land in the manifest)."""
 
     load_in_4bit: bool
     reason: str
+    backend: str | None = None  # "cuda" (bitsandbytes' CUDA kernels) or "cpu" (its CPU backend)
 
 
-def plan_quantization(cfg: TrainConfig, cuda: bool | None = None, bnb: bool | None = None) -> QuantPlan:
-    """4-bit only with CUDA and bitsandbytes; otherwise plain LoRA, or an error if required.
+def bnb_cpu_backend() -> bool:
+    """True when the installed bitsandbytes ships its CPU library (``libbitsandbytes_cpu``), so
+    4-bit NF4 layers load and train without CUDA (the same code path, slower kernels)."""
+    spec = importlib.util.find_spec("bitsandbytes")
+    if spec is None or not spec.submodule_search_locations:
+        return False
+    return any(any(Path(d).glob("libbitsandbytes_cpu.*")) for d in spec.submodule_search_locations)
+
+
+def plan_quantization(cfg: TrainConfig, cuda: bool | None = None, bnb: bool | None = None,
+                      bnb_cpu: bool | None = None) -> QuantPlan:
+    """4-bit with bitsandbytes on CUDA, or on its CPU backend; otherwise plain LoRA, or an error if required.
 
     >>> from edgemed.train.config import TrainConfig
     >>> cfg = TrainConfig(); cfg.model.load_in_4bit = True
     >>> plan_quantization(cfg, cuda=False, bnb=False).load_in_4bit
     False
+    >>> plan_quantization(cfg, cuda=False, bnb=True, bnb_cpu=True).backend
+    'cpu'
+    >>> plan_quantization(cfg, cuda=True, bnb=True).backend
+    'cuda'
     >>> cfg.model.require_4bit = True
-    >>> plan_quantization(cfg, cuda=False, bnb=True)
+    >>> plan_quantization(cfg, cuda=False, bnb=True, bnb_cpu=False)
     Traceback (most recent call last):
     ...
-    edgemed.errors.ConfigError: model.require_4bit: 4-bit QLoRA needs a CUDA GPU and bitsandbytes (pip install 'edgemed[cuda]'); missing: a CUDA GPU
+    edgemed.errors.ConfigError: model.require_4bit: 4-bit QLoRA needs bitsandbytes with a CUDA GPU or its CPU backend (pip install 'edgemed[all]'); missing: a CUDA GPU and bitsandbytes' CPU backend
     """
     if not cfg.model.load_in_4bit:
         return QuantPlan(False, "load_in_4bit is off")
@@ -47,10 +63,14 @@ def plan_quantization(cfg: TrainConfig, cuda: bool | None = None, bnb: bool | No
     if bnb is None:
         bnb = importlib.util.find_spec("bitsandbytes") is not None
     if cuda and bnb:
-        return QuantPlan(True, "CUDA and bitsandbytes available")
-    missing = ", ".join(m for m, ok in (("a CUDA GPU", cuda), ("bitsandbytes", bnb)) if not ok)
-    message = (f"4-bit QLoRA needs a CUDA GPU and bitsandbytes (pip install 'edgemed[cuda]'); "
-               f"missing: {missing}")
+        return QuantPlan(True, "CUDA and bitsandbytes available", "cuda")
+    if bnb_cpu is None:
+        bnb_cpu = bool(bnb) and bnb_cpu_backend()
+    if bnb and bnb_cpu:
+        return QuantPlan(True, "no CUDA GPU: bitsandbytes' CPU backend (same NF4 layers, CPU kernels)", "cpu")
+    missing = "bitsandbytes" if not bnb else "a CUDA GPU and bitsandbytes' CPU backend"
+    message = (f"4-bit QLoRA needs bitsandbytes with a CUDA GPU or its CPU backend "
+               f"(pip install 'edgemed[all]'); missing: {missing}")
     if cfg.model.require_4bit:
         raise ConfigError(f"model.require_4bit: {message}")
     log.warning("%s. Falling back to plain LoRA on a %s base (set model.require_4bit: true to "
@@ -58,11 +78,20 @@ def plan_quantization(cfg: TrainConfig, cuda: bool | None = None, bnb: bool | No
     return QuantPlan(False, f"fallback to plain LoRA: {message}")
 
 
-def bnb_config(cfg: TrainConfig):
-    """QLoRA's NF4 + double quantisation, computing in the configured dtype (bf16 on GPU)."""
+def bnb_config(cfg: TrainConfig, backend: str = "cuda"):
+    """QLoRA's NF4 + double quantisation. On CUDA it computes in ``model.dtype`` (float32 there is
+    raised to bfloat16, the GPU's fast type); on the CPU backend in ``model.dtype`` as given.
+
+    >>> from edgemed.train.config import TrainConfig
+    >>> cfg = TrainConfig()
+    >>> c = bnb_config(cfg, "cpu"); c.load_in_4bit, c.bnb_4bit_quant_type, c.bnb_4bit_use_double_quant
+    (True, 'nf4', True)
+    >>> str(c.bnb_4bit_compute_dtype), str(bnb_config(cfg, "cuda").bnb_4bit_compute_dtype)
+    ('torch.float32', 'torch.bfloat16')
+    """
     from transformers import BitsAndBytesConfig
 
-    compute = cfg.model.dtype if cfg.model.dtype != "float32" else "bfloat16"
+    compute = cfg.model.dtype if (cfg.model.dtype != "float32" or backend == "cpu") else "bfloat16"
     return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
                               bnb_4bit_compute_dtype=compute)
 
@@ -96,6 +125,23 @@ def grpo_args(cfg: TrainConfig, quant: QuantPlan, cuda: bool | None = None):
     """
     from trl import GRPOConfig
 
+    kwargs = grpo_kwargs(cfg, quant, cuda)
+    try:
+        return GRPOConfig(**kwargs)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"grpo: rejected by trl.GRPOConfig: {e}") from e
+
+
+def grpo_kwargs(cfg: TrainConfig, quant: QuantPlan, cuda: bool | None = None) -> dict[str, Any]:
+    """The keyword arguments ``grpo_args`` gives trl.GRPOConfig (plain data: a CPU-only test can
+    check what a CUDA run would get, which GRPOConfig itself refuses to build without a GPU).
+
+    >>> from edgemed.train.config import TrainConfig
+    >>> cfg = TrainConfig(output_dir="/tmp/x"); cfg.model.dtype = "bfloat16"
+    >>> kw = grpo_kwargs(cfg, QuantPlan(True, "", "cuda"), cuda=True)
+    >>> kw["bf16"], kw["use_cpu"], kw["model_init_kwargs"]
+    (True, False, {'dtype': 'bfloat16'})
+    """
     if cuda is None:
         import torch
 
@@ -129,7 +175,4 @@ def grpo_args(cfg: TrainConfig, quant: QuantPlan, cuda: bool | None = None):
     if quant.load_in_4bit and g.gradient_checkpointing:
         kwargs["gradient_checkpointing_kwargs"] = {"use_reentrant": False}
     kwargs.update(g.extra)
-    try:
-        return GRPOConfig(**kwargs)
-    except (TypeError, ValueError) as e:
-        raise ConfigError(f"grpo: rejected by trl.GRPOConfig: {e}") from e
+    return kwargs

@@ -1,0 +1,120 @@
+"""ONNX Runtime GenAI frontier: which layers to keep at 8 bits for a fast, faithful int4 build.
+
+    .venv/bin/python benchmarks/genai_frontier.py                    # every recipe, ≈ 2 min each on 2 idle cores
+    .venv/bin/python benchmarks/genai_frontier.py --recipes int4,int8
+
+Builds the default model (SmolLM2-135M) once with onnxruntime-genai's model builder (fp32, untied
+LM head), quantizes it with each recipe in ``RECIPES`` below (``edgemed.export.onnx_genai.quantize``,
+the export stage's own code), and measures for each: parity against the fp32 PyTorch model with
+the export stage's own check (8 held-out heart prompts × 64 teacher-forced tokens: top-1
+agreement, KL, greedy match), size, and decode speed in the onnxruntime-genai runtime (64 tokens
+after a 128-token prompt, median of 3). Writes benchmarks/results/genai_frontier.json. Speeds are
+from one run on a possibly shared machine: compare them with each other, not across files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import logging
+import pickle
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+# name → recipe (see edgemed/export/onnx_genai.py); "keep" maps node-name fragments to bits.
+RECIPES = {
+    "fp32": {},
+    "int4-all": {"bits": 4, "block_size": 32, "keep": {}},
+    "int4-head8": {"bits": 4, "block_size": 32, "keep": {"/lm_head/": 8}},
+    "int4-head8-down8": {"bits": 4, "block_size": 32, "keep": {"/lm_head/": 8, "/mlp/down_proj/": 8}},
+    "int4-mlp-only": {"bits": 4, "block_size": 32, "keep": {"/lm_head/": 8, "/mlp/down_proj/": 8,
+                                                            "/attn/": 8}},
+    "int8-all": {"bits": 8, "block_size": 32, "keep": {}},
+}
+
+
+def decode_rate(folder: Path, threads: int, n_prompt: int = 128, n_gen: int = 64, reps: int = 3) -> float:
+    from edgemed.bench.runners.base import timing_tokens
+    from edgemed.runtimes import genai
+
+    m = genai.load(folder, threads)
+    prompt = timing_tokens(n_prompt, m.vocab_size)
+    rates = []
+    for _ in range(reps + 1):  # the first is a warm-up
+        gen = genai._generator(m, n_prompt + n_gen, n_prompt + n_gen)
+        gen.append_tokens(prompt)
+        t0 = time.perf_counter()
+        for _ in range(n_gen):
+            gen.generate_next_token()
+        rates.append(n_gen / (time.perf_counter() - t0))
+    return statistics.median(rates[1:])
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--work", default=str(ROOT / "runs" / "genai_frontier"),
+                    help="Scratch folder for the builder's fp32 graph and the quantized builds.")
+    ap.add_argument("--recipes", default=",".join(RECIPES), help="Comma list of recipe names to run.")
+    ap.add_argument("--threads", type=int, default=2, help="CPU threads for parity and timing.")
+    ap.add_argument("--results", default=str(ROOT / "benchmarks" / "results" / "genai_frontier.json"))
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    from edgemed.export import onnx_genai, parity
+    from edgemed.export.config import DEFAULT_THRESHOLDS
+    from edgemed.io import write_json_atomic
+    from edgemed.models import resolve_model
+
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    model = resolve_model("default")
+    base = work / "fp32-base"
+    t0 = time.monotonic()
+    if not (base / onnx_genai.ONNX_FILE).is_file():
+        onnx_genai.export_fp32(model, base)
+    builder_s = round(time.monotonic() - t0, 1)
+    ref_file = work / "torch-reference.pkl"  # the PyTorch side is deterministic: computed once
+    if ref_file.is_file():
+        ref = pickle.loads(ref_file.read_bytes())
+    else:
+        ref = parity.torch_reference(model, 64, 32, args.threads, len(parity.HEART_PROMPTS))
+        ref_file.write_bytes(pickle.dumps(ref))
+    rows = []
+    for name in args.recipes.split(","):
+        recipe = RECIPES[name]
+        out = work / name
+        t0 = time.monotonic()
+        if not (out / onnx_genai.ONNX_FILE).is_file():
+            onnx_genai.RECIPES["_bench"] = recipe
+            types = onnx_genai.quantize(base, out, "_bench")
+        else:
+            types = None
+        quant_s = round(time.monotonic() - t0, 1)
+        runtime = parity.GenAIRuntime(out, args.threads)
+        figures = parity.measure(runtime, ref, DEFAULT_THRESHOLDS["int4" if recipe else "fp32"])
+        runtime.close()
+        size = sum(f.stat().st_size for f in out.iterdir() if f.name.startswith(onnx_genai.ONNX_FILE))
+        row = {"recipe": name, "spec": recipe, "matmul_types": types, "bytes": size,
+               "top1_agreement": figures.top1_agreement, "kl_mean": figures.kl_mean,
+               "greedy_match_len_mean": figures.greedy_match_len_mean,
+               "decode_tok_s": round(decode_rate(out, args.threads), 2), "quantize_seconds": quant_s}
+        logging.info("%s", json.dumps(row))
+        rows.append(row)
+    old = json.loads(Path(args.results).read_text()) if Path(args.results).is_file() else {}
+    done = {r["recipe"] for r in rows}  # a partial re-run replaces its recipes' rows, keeps the rest
+    rows = [r for r in old.get("rows", []) if r["recipe"] not in done] + rows
+    write_json_atomic(args.results, {
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": "python benchmarks/genai_frontier.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "onnxruntime_genai": onnx_genai.require_genai(), "threads": args.threads,
+        "builder_seconds": builder_s, "parity": {"prompts": len(ref.prompt_ids), "tf_tokens": 64},
+        "timing": {"n_prompt": 128, "n_gen": 64, "repetitions": 3}, "rows": rows})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""``edgemed bench pack | device | grade``: benchmark on the device itself, without the training stack.
+
+``pack`` (host, full kit) writes a bundle folder; ``device`` (on the device, ``pip install
+'edgemed[device]'``) answers and times it; ``grade`` (host) grades the answers and writes the usual
+reports, every device side by side. Only click is imported here; each command imports its stage.
+"""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+
+@click.command(name="pack", help="Write a bench bundle for a device: the builds of export manifests (and "
+               "references), their sha256, the prompts and the bench settings. Copy the folder to the device "
+               "and run `edgemed bench device` there. Example: edgemed bench pack --manifest "
+               "runs/smol/export --suite default --reference default --out bundle/")
+@click.option("--manifest", "manifests", multiple=True,
+              help="manifest.json (or its folder); repeat as base=DIR --manifest trained=DIR to compare them.")
+@click.option("--suite", default=None, help="Suite name (smoke, pipeline, default) or YAML path: the settings "
+              "the device runs with.")
+@click.option("--out", required=True, help="Bundle folder to write (re-running keeps builds already copied).")
+@click.option("--artifact", "artifacts", multiple=True, help="Only these artifact names (default: all that "
+              "passed parity); keeps the bundle small for a small device.")
+@click.option("--reference", "references", multiple=True,
+              help="Outside GGUF to bench too ('default': the shipped SmolLM2 Q4_1), copied into the bundle.")
+@click.option("--include-failed", is_flag=True, help="Also pack artifacts whose parity failed (flagged in reports).")
+@click.option("--threads", type=int, default=None, help="CPU threads per runtime on the device (default: its "
+              "physical cores); `edgemed bench device --threads` can override it there.")
+@click.option("--n-prompts", type=int, default=None, help="First n heart prompts: fewer for a slow device.")
+@click.option("--max-new-tokens", type=int, default=None, help="Answer length cap: device time grows with it.")
+@click.option("--n-prompt", type=int, default=None, help="Prefill test length (pp<n>).")
+@click.option("--n-gen", type=int, default=None, help="Decode test length (tg<n>).")
+@click.option("--repetitions", type=int, default=None, help="Timed repetitions per test.")
+@click.option("--no-quality", is_flag=True, help="Latency only: the device answers no prompts.")
+@click.option("--no-latency", is_flag=True, help="Quality only: the device runs no timing tests.")
+@click.option("--json", "as_json", is_flag=True, help="Print the bundle's bundle.json (for scripts) instead of the summary.")
+def pack_command(manifests, suite, out, artifacts, references, include_failed, threads, n_prompts, max_new_tokens,
+                 n_prompt, n_gen, repetitions, no_quality, no_latency, as_json):
+    from edgemed.bench.config import load_config, options_to_raw
+    from edgemed.bench.pack import pack
+
+    raw, quality, latency = options_to_raw(out, suite, manifests, artifacts, references, n_prompts=n_prompts,
+                                           max_new_tokens=max_new_tokens, threads=threads, n_prompt=n_prompt,
+                                           n_gen=n_gen, repetitions=repetitions, no_quality=no_quality,
+                                           no_latency=no_latency)
+    cfg = load_config(raw, quality=quality or None, latency=latency or None, include_failed=include_failed or None)
+    data = pack(cfg)
+    if as_json:
+        click.echo(json.dumps(data, indent=2, default=str))
+        return
+    click.echo(f"bundle {data['bundle_id']}: {len(data['builds'])} build(s), {data['prompts']['n']} prompt(s), "
+               f"{data['bytes'] / 1e6:.1f} MB in {cfg.out}")
+    for b in data["builds"]:
+        click.echo(f"  {b['label']}  {b['format']} {b['quant']}  {b['bytes'] / 1e6:.1f} MB  sha256 {b['sha256']}")
+    click.echo(f"copy it to the device, then: edgemed bench device {cfg.out} --out RESULTS/")
+
+
+@click.command(name="device", help="On the device: check every sha256 of a bundle, then answer its prompts and "
+               "run its latency tests for each build, with this machine's facts (CPU, cores, RAM, OS, "
+               "accelerator). Resumable: re-run the same command after a kill. Needs only "
+               "`pip install 'edgemed[device]'`. Example: edgemed bench device bundle/ --out results-pi5/")
+@click.argument("bundle")
+@click.option("--out", required=True, help="Results folder (bring it back to the host for `edgemed bench grade`).")
+@click.option("--name", default=None, help="This device's name in reports (default: the host name); tells "
+              "devices apart when several are graded together.")
+@click.option("--threads", type=int, default=None, help="CPU threads per runtime (default: the bundle's setting, "
+              "else this device's physical cores).")
+@click.option("--build", "builds", multiple=True, help="Only these builds (labels as `pack` lists them), e.g. "
+              "the GGUF ones on a device without onnxruntime.")
+@click.option("--cpu", is_flag=True, help="Force CPU even where llama.cpp or onnxruntime could use a GPU.")
+@click.option("--json", "as_json", is_flag=True, help="Print device.json (for scripts) instead of the summary.")
+def device_command(bundle, out, name, threads, builds, cpu, as_json):
+    from edgemed.bench.device import run_device
+
+    info = run_device(bundle, out, name=name, threads=threads, only=list(builds) or None, cpu=cpu)
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
+    m = info["machine"]
+    click.echo(f"device {info['name']}: {m.get('board') or m['cpu_info']}, {m['cores_physical']} cores, "
+               f"{info['threads']} thread(s); accelerator: {m.get('accelerator') or 'none'}")
+    for label, b in info["builds"].items():
+        rates = "  ".join(f"{k.removesuffix('_tok_s')} {b[k]:.1f} tok/s" for k in ("pp_tok_s", "tg_tok_s") if k in b)
+        state = "" if b["done"] else "  (unfinished)"
+        click.echo(f"  {label}: {b['answers']}/{b['answers_wanted']} answers  {rates}{state}")
+    click.echo(f"bring {out} back to the host, then: edgemed bench grade {out} --out BENCH/")
+
+
+@click.command(name="grade", help="On the host: grade the answers of one or more `edgemed bench device` results "
+               "folders (one bundle, any number of devices) with the configured judge, and write bench.json, "
+               "report.md and plots with every device side by side. Example: edgemed bench grade results-pi5/ "
+               "results-orin/ --out runs/smol/bench-devices")
+@click.argument("results", nargs=-1, required=True)
+@click.option("--out", required=True, help="Report folder (resumable: grades already made are kept).")
+@click.option("--judge-backend", type=click.Choice(["auto", "proxy", "openai", "llamacpp"]), default=None,
+              help="Who grades (default: the bundle's suite setting): auto, proxy, openai or llamacpp.")
+@click.option("--judge-url", default=None, help="openai judge backend: API root ending in /v1.")
+@click.option("--judge-model", default=None, help="Judge model id (openai) or GGUF path (llamacpp).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the summary as one JSON object (for scripts) instead of the headline and table.")
+def grade_command(results, out, judge_backend, judge_url, judge_model, as_json):
+    from edgemed.bench.cli import print_summary, summary
+    from edgemed.bench.grade import run_grade
+    from edgemed.io import absolute
+
+    judge = {k: v for k, v in {"backend": judge_backend, "base_url": judge_url, "model": judge_model}.items() if v}
+    report = run_grade(list(results), out, judge=judge or None)
+    if as_json:
+        click.echo(json.dumps(summary(report, absolute(out)), indent=2))
+    else:
+        print_summary(report)
+
+
+COMMANDS = (pack_command, device_command, grade_command)

@@ -1,0 +1,104 @@
+"""llama-bench as the yardstick: the C++ tool times the same GGUF in the same run as the kit.
+
+``edgemed bench --latency-reference`` (``latency.llama_bench``) runs llama-bench — built from the
+installed llama-cpp-python's own source, see ``edgemed.export.llama_tools`` — on every GGUF right
+after the kit's runner timed it, with the same threads, prompt and decode lengths, repetitions and
+batch size. Its rows go to ``latency.jsonl`` under their own resume key; the report puts each
+build's kit decode rate beside llama-bench's, so the harness overhead (Python, ctypes, llama-cpp-python)
+is a measured figure, not a guess.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from edgemed.bench.config import LatencyConfig
+from edgemed.bench.targets import Target
+from edgemed.io import append_jsonl, read_jsonl_tolerant
+
+HARNESS = "llama-bench"
+
+
+def bench_key(target: Target, cfg: LatencyConfig, threads: int) -> str:
+    """Resume key of llama-bench's rows for a build (never equal to the kit's own rows' key).
+
+    >>> t = Target("b/x", "b", "x", "gguf", "q8_0", "/x.gguf", 1, 1, "ab", 1)
+    >>> from edgemed.bench.latency import latency_key
+    >>> bench_key(t, LatencyConfig(), 2) != latency_key(t, LatencyConfig(), 2, "cpu")
+    True
+    """
+    return target.key(harness=HARNESS, repetitions=cfg.repetitions, threads=threads,
+                      n_prompt=cfg.n_prompt, n_gen=cfg.n_gen)
+
+
+def command(path: str, cfg: LatencyConfig, threads: int) -> list[str]:
+    """llama-bench arguments matching the kit's latency test (CPU, batch 512, JSON out).
+
+    >>> command("m.gguf", LatencyConfig(n_prompt=128, n_gen=64, repetitions=3), 2)
+    ['-m', 'm.gguf', '-p', '128', '-n', '64', '-r', '3', '-t', '2', '-b', '512', '-ub', '512', '-ngl', '0', '-o', 'json']
+    """
+    return ["-m", path, "-p", str(cfg.n_prompt), "-n", str(cfg.n_gen), "-r", str(cfg.repetitions),
+            "-t", str(threads), "-b", "512", "-ub", "512", "-ngl", "0", "-o", "json"]
+
+
+def parse(stdout: str, target: Target, key: str) -> list[dict[str, Any]]:
+    """llama-bench's JSON rows, tagged with the kit's test names, target and key.
+
+    >>> t = Target("b/x", "b", "x", "gguf", "q8_0", "/x.gguf", 1, 1, "ab", 1)
+    >>> out = '[{"n_prompt": 0, "n_gen": 64, "avg_ts": 70.5, "avg_ns": 9}]'
+    >>> [(r["test"], r["avg_ts"], r["harness"]) for r in parse(out, t, "k")]
+    [('tg64', 70.5, 'llama-bench')]
+    """
+    rows = []
+    for r in json.loads(stdout):
+        test = f"pp{r['n_prompt']}" if r.get("n_prompt") else f"tg{r['n_gen']}"
+        rows.append({**r, "test": test, "target": target.label, "key": key, "harness": HARNESS,
+                     "format": target.format, "quant": target.quant})
+    return rows
+
+
+def time_gguf(path: str, cfg: LatencyConfig, threads: int) -> str:
+    """llama-bench's JSON output for one GGUF (pp and tg tests as configured)."""
+    from edgemed.export.llama_tools import run_tool
+
+    return run_tool("llama-bench", command(path, cfg, threads))
+
+
+def run(target: Target, cfg: LatencyConfig, threads: int, out: Path) -> list[dict[str, Any]]:
+    """Time a GGUF with llama-bench unless already logged for these settings; return its rows."""
+    from edgemed.bench.latency import LATENCY
+
+    if target.format != "gguf":
+        return []
+    done = reference_rows(target, cfg, threads, out)
+    if done:
+        return done
+    key = bench_key(target, cfg, threads)
+    rows = parse(time_gguf(target.path, cfg, threads), target, key)
+    for row in rows:
+        append_jsonl(out / LATENCY, row)
+    return rows
+
+
+def reference_rows(target: Target, cfg: LatencyConfig, threads: int, out: Path) -> list[dict[str, Any]]:
+    """llama-bench's logged rows for this build and settings (newest per test)."""
+    from edgemed.bench.latency import LATENCY
+
+    key = bench_key(target, cfg, threads)
+    rows = {r["test"]: r for r in read_jsonl_tolerant(out / LATENCY) if r.get("key") == key}
+    return list(rows.values())
+
+
+def harness_ratio(kit_ts: float | None, reference_ts: float | None) -> float | None:
+    """The kit's rate as a fraction of llama-bench's (1.0 = no harness overhead).
+
+    >>> harness_ratio(66.5, 70.0)
+    0.95
+    >>> harness_ratio(None, 70.0) is None
+    True
+    """
+    if not kit_ts or not reference_ts:
+        return None
+    return round(kit_ts / reference_ts, 4)

@@ -1,0 +1,61 @@
+"""llama.cpp's command-line tools (llama-imatrix, llama-quantize, llama-bench), from the runtime's source.
+
+``scripts/build_llama_tools.sh`` (run by ``make install``) builds them from the vendored llama.cpp in
+the sdist of the *installed* llama-cpp-python, with the same portable flags as its wheel, and puts
+them next to the GGUF converter: ``<venv>/share/edgemed/tools/llama-cpp-python-VER/bin/``. So an
+importance matrix, the quant made with it and the llama-bench yardstick all come from the code
+that later runs the GGUF. The Python API is not enough: it can quantize, but it cannot compute an
+importance matrix, pass one to the quantizer (a C++ map behind a void pointer), or time like llama-bench.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+from pathlib import Path
+
+from edgemed.errors import EnvironmentFailure
+
+log = logging.getLogger(__name__)
+
+TOOLS = ("llama-imatrix", "llama-quantize", "llama-bench")
+
+
+def tools_bin_dir() -> Path:
+    """Where the tools for the installed llama-cpp-python live (beside its converter)."""
+    from edgemed.export.converter import llama_cpp_version, tools_dir
+
+    return tools_dir() / f"llama-cpp-python-{llama_cpp_version()}" / "bin"
+
+
+def tool_path(name: str) -> Path:
+    """Path of one tool; a one-line error saying how to build it when it is missing.
+
+    >>> tool_path("llama-cat")
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown llama.cpp tool 'llama-cat' (known: llama-imatrix, llama-quantize, llama-bench)
+    """
+    if name not in TOOLS:
+        raise ValueError(f"unknown llama.cpp tool {name!r} (known: {', '.join(TOOLS)})")
+    path = tools_bin_dir() / name
+    if not os.access(path, os.X_OK):
+        raise EnvironmentFailure(f"{name} is not installed in {path.parent}; build it from the installed "
+                                 "llama-cpp-python's source with: bash scripts/build_llama_tools.sh "
+                                 "(or make install)")
+    return path
+
+
+def run_tool(name: str, args: list[str], timeout: float | None = None) -> str:
+    """Run a tool, return its stdout; its last stderr line in a one-line error on failure."""
+    cmd = [str(tool_path(name)), *args]
+    log.info("running %s", " ".join(cmd))
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise EnvironmentFailure(f"{name} ran past {timeout:.0f} s") from None
+    if proc.returncode != 0:
+        lines = [ln for ln in (proc.stderr or proc.stdout).splitlines() if ln.strip()]
+        raise EnvironmentFailure(f"{name} failed ({proc.returncode}): {lines[-1] if lines else 'no output'}")
+    return proc.stdout

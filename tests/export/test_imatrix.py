@@ -1,0 +1,67 @@
+"""Heart-calibrated GGUF quants and the llama.cpp tools they need (llama-imatrix, llama-quantize,
+llama-bench, built by scripts/build_llama_tools.sh from the runtime's own source).
+
+Tiny random Llama in the default suite (wiring, manifest, keys, llama-bench rows); the default model
+in the slow suite, where an importance matrix should move parity.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from edgemed.bench import llama_bench
+from edgemed.bench.config import LatencyConfig
+from edgemed.bench.targets import Target
+from edgemed.errors import EnvironmentFailure
+from edgemed.export import llama_tools, stage
+from edgemed.export.config import ExportConfig
+
+
+def export(model, out, imatrix, formats="gguf:q4_0,gguf:q8_0", **kw):
+    return stage.run(ExportConfig(model=str(model), out=str(out), formats=formats, imatrix=imatrix,
+                                  n_prompts=1, tf_tokens=8, greedy_tokens=2, allow_degraded=True, **kw))
+
+
+@pytest.fixture(scope="module")
+def pair(tiny_model_dir, tmp_path_factory):
+    root = tmp_path_factory.mktemp("imatrix")
+    return export(tiny_model_dir, root / "plain", "none"), export(tiny_model_dir, root / "heart", "heart")
+
+
+def test_calibrated_quants_record_their_matrix(pair):
+    plain, heart = pair
+    q4, q8 = heart.artifact("gguf-q4_0"), heart.artifact("gguf-q8_0")
+    assert q4.imatrix["source"] == "heart" and len(q4.imatrix["text_sha256"]) == 64
+    assert q8.imatrix is None  # q8_0 ignores an importance matrix
+    assert plain.artifact("gguf-q4_0").imatrix is None
+    # Different weights, different key: a plain export never reuses a calibrated file, or back.
+    assert q4.sha256 != plain.artifact("gguf-q4_0").sha256
+    assert q4.inputs_key != plain.artifact("gguf-q4_0").inputs_key
+    assert q8.sha256 == plain.artifact("gguf-q8_0").sha256
+    assert q4.parity.tokenizer_equal and q4.tensor_types.get("Q4_0")
+
+
+def test_llama_bench_times_the_same_gguf_once(pair, tmp_path):
+    _, heart = pair
+    a = heart.artifact("gguf-q4_0")
+    t = Target("h/" + a.name, "h", a.name, "gguf", a.quant, str(a.abspath), a.bytes, a.bytes, a.sha256, 1)
+    cfg = LatencyConfig(n_prompt=16, n_gen=8, repetitions=2)
+    rows = llama_bench.run(t, cfg, 2, tmp_path)
+    assert sorted(r["test"] for r in rows) == ["pp16", "tg8"]
+    assert all(r["avg_ts"] > 0 and r["harness"] == "llama-bench" and r["n_threads"] == 2 for r in rows)
+    assert llama_bench.run(t, cfg, 2, tmp_path) == rows  # logged: not timed again
+    assert llama_bench.run(t, LatencyConfig(n_prompt=16, n_gen=4, repetitions=2), 2, tmp_path) != rows
+
+
+def test_missing_tools_say_how_to_build_them(monkeypatch, tmp_path):
+    monkeypatch.setattr(llama_tools, "tools_bin_dir", lambda: tmp_path)
+    with pytest.raises(EnvironmentFailure, match="build_llama_tools.sh"):
+        llama_tools.tool_path("llama-imatrix")
+
+
+@pytest.mark.slow
+def test_heart_imatrix_improves_low_bit_parity_on_the_default_model(tmp_path):
+    plain = export("default", tmp_path / "plain", "none", formats="gguf:q4_0,gguf:q3_k_m")
+    heart = export("default", tmp_path / "heart", "heart", formats="gguf:q4_0,gguf:q3_k_m")
+    for name in ("gguf-q4_0", "gguf-q3_k_m"):
+        assert heart.artifact(name).parity.kl_mean < plain.artifact(name).parity.kl_mean, name
