@@ -32,7 +32,7 @@ run: install
 	$(VENV)/bin/edgemed run
 
 test: install
-	$(VENV)/bin/pytest -m "not slow"
+	$(VENV)/bin/pytest -m "not slow" --durations=25
 
 test-all: install
 	$(VENV)/bin/pytest

@@ -117,8 +117,9 @@ def run_device(bundle_dir: str | Path, out: str | Path, name: str | None = None,
     missing = missing_runtimes(targets)
     if missing:
         which = "; ".join(f"{label} needs {', '.join(mods)}" for label, mods in missing.items())
+        extra = "device-genai" if any("onnxruntime_genai" in mods for mods in missing.values()) else "device"
         raise EnvironmentFailure(f"this Python cannot run every build: {which}. Install them (pip install "
-                                 "'edgemed[device]'), or run the others only with --build LABEL")
+                                 f"'edgemed[{extra}]'), or run the others only with --build LABEL")
 
     # 3. sha256 of every file
     hashed = verify_bundle(bundle, [t.label for t in targets])

@@ -28,7 +28,8 @@ from edgemed.bench import scoring
 
 # Per-example fields compared between base and trained, and their names in bench.json.
 PAIRED_METRICS = {"score": "unclipped_score", "hit_rate": "hit_rate", "pitfall_rate": "pitfall_rate",
-                  "tokens": "answer_tokens", "distinct_2": "distinct_2", "repeated_sentences": "repeated_sentences"}
+                  "tokens": "answer_tokens", "truncated": "truncation", "distinct_2": "distinct_2",
+                  "repeated_sentences": "repeated_sentences"}
 
 
 def ratio(num: float, den: float) -> float | None:

@@ -16,10 +16,12 @@ def _f(x: float | None, fmt: str = ".3f") -> str:
 
 
 METRIC_LABELS = {"unclipped_score": "unclipped score", "hit_rate": "hit rate (positive criteria)",
-                 "pitfall_rate": "pitfall rate", "answer_tokens": "answer tokens", "distinct_2": "distinct-2",
+                 "pitfall_rate": "pitfall rate", "answer_tokens": "answer tokens",
+                 "truncation": "truncation rate (answer hit the cap)", "distinct_2": "distinct-2",
                  "repeated_sentences": "repeated-sentence rate"}
 # Metrics read in plain words other than helped / made it worse: (word when B − A > 0, word when < 0).
-NEUTRAL_WORDS = {"answer_tokens": ("longer", "shorter"), "distinct_2": ("more varied", "more repetitive"),
+NEUTRAL_WORDS = {"answer_tokens": ("longer", "shorter"), "truncation": ("cut off more often", "cut off less often"),
+                 "distinct_2": ("more varied", "more repetitive"),
                  "repeated_sentences": ("more repeated sentences", "fewer repeated sentences")}
 
 

@@ -73,7 +73,7 @@ def test_a_runtime_the_device_lacks_is_named_before_any_work(bundle, tmp_path, m
     monkeypatch.setitem(device_stage.RUNTIME_MODULES, "gguf", ("no_such_runtime",))
     assert main(["bench", "device", str(bundle), "--out", str(tmp_path / "r")]) == 4
     (line,) = error_lines(capsys)
-    assert f"{GGUF} needs no_such_runtime" in line and "--build" in line
+    assert f"{GGUF} needs no_such_runtime" in line and "--build" in line and "pip install 'edgemed[device]'" in line
     assert main(["bench", "device", str(bundle), "--out", str(tmp_path / "r"), "--build", "nope/x"]) == 2
     assert "not in the bundle: ['nope/x']" in error_lines(capsys)[0]
 

@@ -139,12 +139,14 @@ def test_llm_judge_accuracy_and_no_proxy_warning():
 def test_new_metric_tables_in_report_and_bench_json():
     report = new_report(shift=1)
     (c,) = report["comparisons"]
-    assert set(c["metrics"]) == {"unclipped_score", "hit_rate", "pitfall_rate", "answer_tokens"}
+    assert set(c["metrics"]) == {"unclipped_score", "hit_rate", "pitfall_rate", "answer_tokens", "truncation"}
     assert c["metrics"]["answer_tokens"]["diff"] == -20 and c["metrics"]["pitfall_rate"]["diff"] == 0
+    assert c["metrics"]["truncation"]["diff"] == -1  # every base answer hit the 80-token cap, no trained one
     md = render_markdown(report)
     assert "### Metrics that move at every scale" in md and "paper's keyword heuristic (no judge)" in md
     assert "0.362 → 0.502" in md and "### Per theme: hit rate of positive criteria" in md
     assert "| base/torch-fp32 | trained/torch-fp32 | hit rate (positive criteria) | 12 |" in md
+    assert "| truncation rate (answer hit the cap) | 12 | 1.000 | 0.000 |" in md and "cut off less often" in md
     assert "| base/torch-fp32 | −0.750 [" in md  # the unclipped mean, below 0, with its CI
 
 

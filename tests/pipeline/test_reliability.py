@@ -45,6 +45,17 @@ def test_stage_config_errors_fail_fast_in_one_line(tmp_path, extra, message):
     assert not (tmp_path / "runs" / "bad" / "train").exists(), "a stage started despite a bad config"
 
 
+@pytest.mark.parametrize("name", ["pipeline_default", "pipeline_demo"])
+def test_packaged_pipelines_plan_every_stage(name, tmp_path):
+    """Every section of a packaged pipeline goes through its stage's own reader (no model loads), so a
+    renamed key breaks this test, not an hour-long run."""
+    from edgemed.pipeline.runner import plan
+
+    cfg = load_pipeline_config(name, runs_dir=str(tmp_path))
+    stages = [p.name for p in plan(cfg)]
+    assert stages[:3] == ["train", "merge", "export"] and "bench" in stages
+
+
 def in_namespace_mount(tmp_path, mount_opts: str, runs: str) -> subprocess.CompletedProcess:
     """Run `edgemed run` with `runs` on a real tmpfs mounted with ``mount_opts`` (user namespace)."""
     if shutil.which("unshare") is None:
