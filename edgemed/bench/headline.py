@@ -106,12 +106,19 @@ def judge_line(judge: dict | None) -> str | None:
     'Graded by proxy judge (fingerprint `proxy/v1`; held-out accuracy not measured).'
     >>> judge_line({"name": "openai judge (qwen)", "fingerprint": "oa/1", "heldout_accuracy": 0.912})
     'Graded by openai judge (qwen) (fingerprint `oa/1`; held-out accuracy 0.91).'
+    >>> judge_line({"name": "llamacpp judge", "fingerprint": "yn/1", "heldout_accuracy": 0.82,
+    ...             "train_judge": {"name": "proxy judge", "fingerprint": "proxy/v2"}})
+    "Graded by llamacpp judge (fingerprint `yn/1`; held-out accuracy 0.82), not by the training reward's proxy judge (`proxy/v2`)."
     """
     if not judge:
         return None
     acc = judge.get("heldout_accuracy")
     acc_text = "held-out accuracy not measured" if acc is None else f"held-out accuracy {acc:.2f}"
     name, fingerprint = judge.get("name", "an unnamed judge"), judge.get("fingerprint", "?")
+    train = judge.get("train_judge")
+    if train:  # the bench re-graded the answers with the judge that produced the training reward
+        return (f"Graded by {name} (fingerprint `{fingerprint}`; {acc_text}), not by the training reward's "
+                f"{train.get('name', 'judge')} (`{train.get('fingerprint', '?')}`).")
     return f"Graded by {name} (fingerprint `{fingerprint}`; {acc_text})."
 
 
