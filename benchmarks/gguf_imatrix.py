@@ -22,6 +22,7 @@ import argparse
 import datetime as _dt
 import json
 import logging
+import os
 import pickle
 import sys
 from pathlib import Path
@@ -43,6 +44,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--results", default=str(ROOT / "benchmarks" / "results" / "gguf_imatrix.json"))
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Timed alone, like a bench worker: OpenMP's own wait policy both for the kit's runner (in this
+    # process, set before torch or llama.cpp load OpenMP) and for llama-bench (its child, given
+    # timed_worker_env), never the PASSIVE policy edgemed sets for processes that share cores.
+    os.environ.setdefault("EDGEMED_KEEP_OPENMP_DEFAULT", "1")
 
     from transformers import AutoTokenizer
 
@@ -119,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
         "machine": {**machine_info(), "bandwidth_bytes_s": bw}, "threads": args.threads,
         "imatrix": {**record, "pairs": len(imatrix.heart_pairs())},
         "parity": {"prompts": len(ref.prompt_ids), "tf_tokens": 64, "greedy_tokens": ref.greedy_tokens},
-        "timing": {"n_prompt": args.n_prompt, "n_gen": args.n_gen, "repetitions": args.repetitions},
+        "timing": {"n_prompt": args.n_prompt, "n_gen": args.n_gen, "repetitions": args.repetitions,
+                   "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default")},
         "rows": rows, "imatrix_gain": gains})
     return 0
 

@@ -98,9 +98,13 @@ def quality(run_dir: Path) -> dict:
                                                           "hit_rate", "pitfall_rate", "mean_tokens", "truncation_rate",
                                                           "judge_failures", "n_scored", "distinct_2",
                                                           "repeated_sentences")}
-            tj = (t.get("quality") or {}).get("train_judge") or {}
+            q = t.get("quality") or {}
+            tj = q.get("train_judge") or {}
             builds[t["label"]].update(train_judge_hit_rate=tj.get("hit_rate"),
-                                      train_judge_pitfall_rate=tj.get("pitfall_rate"))
+                                      train_judge_pitfall_rate=tj.get("pitfall_rate"),
+                                      # the paper's accuracy, judge-based and by its keyword heuristic (no judge)
+                                      paper_accuracy=(q.get("paper") or {}).get("accuracy"),
+                                      paper_keyword_accuracy=(q.get("paper_keyword") or {}).get("accuracy"))
     comparisons = [{"a": c.get("a"), "b": c.get("b"), **(c.get("metrics") or {})} for c in bench.get("comparisons") or []]
     rewards = train.get("rewards") or [{}]
     return {"steps": train.get("steps"),

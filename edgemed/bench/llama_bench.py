@@ -60,10 +60,13 @@ def parse(stdout: str, target: Target, key: str) -> list[dict[str, Any]]:
 
 
 def time_gguf(path: str, cfg: LatencyConfig, threads: int) -> str:
-    """llama-bench's JSON output for one GGUF (pp and tg tests as configured)."""
+    """llama-bench's JSON output for one GGUF (pp and tg tests as configured). It runs in the
+    environment of a timed bench worker (OpenMP's own wait policy, not the PASSIVE one edgemed sets
+    for processes that share cores), so the yardstick and the kit's workers are timed alike."""
     from edgemed.export.llama_tools import run_tool
+    from edgemed.runtimes.llamacpp import timed_worker_env
 
-    return run_tool("llama-bench", command(path, cfg, threads))
+    return run_tool("llama-bench", command(path, cfg, threads), env=timed_worker_env())
 
 
 def run(target: Target, cfg: LatencyConfig, threads: int, out: Path) -> list[dict[str, Any]]:

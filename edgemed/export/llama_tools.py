@@ -47,12 +47,13 @@ def tool_path(name: str) -> Path:
     return path
 
 
-def run_tool(name: str, args: list[str], timeout: float | None = None) -> str:
-    """Run a tool, return its stdout; its last stderr line in a one-line error on failure."""
+def run_tool(name: str, args: list[str], timeout: float | None = None, env: dict[str, str] | None = None) -> str:
+    """Run a tool, return its stdout; its last stderr line in a one-line error on failure. ``env``
+    (default: this process's) matters for timing: OpenMP reads its wait policy from it."""
     cmd = [str(tool_path(name)), *args]
     log.info("running %s", " ".join(cmd))
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
         raise EnvironmentFailure(f"{name} ran past {timeout:.0f} s") from None
     if proc.returncode != 0:

@@ -65,3 +65,19 @@ def test_heart_imatrix_improves_low_bit_parity_on_the_default_model(tmp_path):
     heart = export("default", tmp_path / "heart", "heart", formats="gguf:q4_0,gguf:q3_k_m")
     for name in ("gguf-q4_0", "gguf-q3_k_m"):
         assert heart.artifact(name).parity.kl_mean < plain.artifact(name).parity.kl_mean, name
+
+
+def test_llama_bench_is_timed_with_the_bench_workers_wait_policy(monkeypatch):
+    """The bench process runs PASSIVE (it shares cores with judges); its timed workers and llama-bench
+    must not: under PASSIVE a small model decodes far slower, and the yardstick would flatter the kit."""
+    from edgemed.runtimes import llamacpp
+
+    seen = {}
+    monkeypatch.setattr(llama_tools, "run_tool", lambda name, args, timeout=None, env=None: seen.update(env=env) or "[]")
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+    monkeypatch.setenv(llamacpp.DEFAULTED, "1")  # edgemed chose PASSIVE, not the user
+    llama_bench.time_gguf("m.gguf", LatencyConfig(n_prompt=16, n_gen=4, repetitions=1), 2)
+    assert "OMP_WAIT_POLICY" not in seen["env"] and seen["env"][llamacpp.KEEP_OPENMP_DEFAULT] == "1"
+    monkeypatch.delenv(llamacpp.DEFAULTED)  # the user's own choice is kept
+    llama_bench.time_gguf("m.gguf", LatencyConfig(n_prompt=16, n_gen=4, repetitions=1), 2)
+    assert seen["env"]["OMP_WAIT_POLICY"] == "PASSIVE"
