@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from edgemed.io import read_jsonl_tolerant
 from edgemed.train.recipe import ADAPTER_DIR, LOG_FILE, MANIFEST
 from edgemed.train.trainlog import read_training_log
+from tests.train.resume_checks import assert_resumed_once_at_step_2
 
 SETS = {
     "grpo.num_generations": 4, "grpo.per_device_train_batch_size": 2,  # every group split 2 + 2
@@ -117,9 +117,4 @@ def test_resume_on_two_ranks_continues_from_the_checkpoint(runs):
     manifest = json.loads((out / MANIFEST).read_text())
     assert manifest["steps"] == 3 and Path(manifest["resumed_from"]).name == "checkpoint-2"
     assert manifest["processes"]["replicas_in_sync"] is True
-    raw = read_jsonl_tolerant(out / LOG_FILE)
-    resumes = [r for r in raw if r.get("event") == "resume"]
-    assert len(resumes) == 1 and resumes[0]["step"] == 2
-    after = raw[raw.index(resumes[0]) + 1:]
-    assert [r["step"] for r in after if "reward" in r] == [3]
-    assert [r["step"] for r in read_training_log(out / LOG_FILE)] == [1, 2, 3]
+    assert_resumed_once_at_step_2(out / LOG_FILE)

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from edgemed.io import read_jsonl_tolerant
 from edgemed.train.config import load_train_config
 from edgemed.train.recipe import LOG_FILE, MANIFEST, train
 from edgemed.train.trainlog import read_training_log
+from tests.train.resume_checks import assert_resumed_once_at_step_2
 
 
 TINY = {
@@ -63,13 +63,7 @@ def test_resume_continues_from_last_checkpoint(run):
     summary = train(cfg3)
     assert summary.steps == 3
     assert Path(summary.resumed_from).name == "checkpoint-2"
-    raw = read_jsonl_tolerant(out / LOG_FILE)
-    resumes = [r for r in raw if r.get("event") == "resume"]
-    assert len(resumes) == 1 and resumes[0]["step"] == 2
-    # Steps 1-2 were not re-run: exactly one new step row after the resume marker.
-    after = raw[raw.index(resumes[0]) + 1:]
-    assert [r["step"] for r in after if "reward" in r] == [3]
-    assert [r["step"] for r in read_training_log(out / LOG_FILE)] == [1, 2, 3]
+    assert_resumed_once_at_step_2(out / LOG_FILE)
 
 
 def test_merge_changes_logits_and_reloads(run, tmp_path, default_model_dir):
