@@ -47,7 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     # Timed alone, like a bench worker: OpenMP's own wait policy both for the kit's runner (in this
     # process, set before torch or llama.cpp load OpenMP) and for llama-bench (its child, given
     # timed_worker_env), never the PASSIVE policy edgemed sets for processes that share cores.
-    os.environ.setdefault("EDGEMED_KEEP_OPENMP_DEFAULT", "1")
+    from edgemed.runtimes.llamacpp import KEEP_OPENMP_DEFAULT  # stdlib only: loads no OpenMP
+
+    os.environ.setdefault(KEEP_OPENMP_DEFAULT, "1")
 
     from transformers import AutoTokenizer
 
