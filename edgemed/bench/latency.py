@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from edgemed.bench import llama_bench
 from edgemed.bench.config import LatencyConfig
 from edgemed.bench.targets import Target
 from edgemed.io import append_jsonl, read_jsonl_tolerant
@@ -139,6 +140,8 @@ def latency_rows(target: Target, cfg: LatencyConfig, out: Path) -> list[dict[str
     wanted = [name for name, _, _ in tests_for(cfg)]
     rows: dict[str, dict] = {}
     for r in read_jsonl_tolerant(out / LATENCY):
+        if r.get("harness") == llama_bench.HARNESS:  # the yardstick's rows: llama_bench.reference_rows
+            continue
         if r.get("test") in wanted and r.get("key") == latency_key(target, cfg, r["n_threads"], r["device_pref"]):
             rows[r["test"]] = {**r, "target": target.label}
     return [rows[n] for n in wanted if n in rows]

@@ -65,13 +65,13 @@ def run(config: BenchConfig | dict[str, Any] | None = None, progress: bool = Tru
     # 3. machine
     machine = measure_machine(cfg, out, threads)
 
-    # 4. answers and timings, one worker per build
+    # 4. answers and timings, one worker per build; llama-bench (the C++ yardstick) times each GGUF
+    # right after the kit's worker did, so the two rates share the machine's state of the moment
     for target in targets:
         run_worker(cfg, target, records, out, threads, machine, progress)
-    if cfg.latency.enabled and cfg.latency.llama_bench:  # the C++ yardstick, same GGUFs, same run
-        from edgemed.bench import llama_bench
+        if cfg.latency.enabled and cfg.latency.llama_bench:
+            from edgemed.bench import llama_bench
 
-        for target in targets:
             llama_bench.run(target, cfg.latency, threads, out)
 
     # 5. grades

@@ -145,3 +145,21 @@ def test_training_judge_and_packaged_test_split(tmp_path, suite):
     # The same judge for both: nothing is graded twice and no training-judge column is filled.
     again = run(suite(tmp_path / "same", quality={"n_prompts": 1}, train_judge=suite(out)["judge"]), progress=False)
     assert "train_judge" not in again["judge"] and "train_judge" not in again["targets"][0]["quality"]
+
+
+def test_llama_bench_times_each_gguf_right_after_its_worker(tmp_path, export_manifest, suite, monkeypatch):
+    """The yardstick runs beside the kit's timing of the same build, not minutes later after every
+    other build: a shared machine drifts, and the harness ratio compares the two rates."""
+    from edgemed.bench import llama_bench, report, stage
+
+    calls = []
+    monkeypatch.setattr(stage, "run_worker", lambda cfg, target, *a, **k: calls.append(("kit", target.label)))
+    monkeypatch.setattr(llama_bench, "run", lambda target, *a, **k: calls.append(("llama-bench", target.label)))
+    monkeypatch.setattr(stage, "grade_and_score", lambda *a, **k: ({}, {}))
+    monkeypatch.setattr(report, "build_report", lambda *a, **k: {"targets": []})
+    monkeypatch.setattr(report, "write_report", lambda *a, **k: None)
+    cfg = suite(tmp_path / "b", manifests=[f"base={export_manifest}"], quality={"enabled": False},
+                latency={"llama_bench": True})
+    stage.run(cfg, progress=False)
+    labels = [label for _, label in calls if _ == "kit"]
+    assert len(labels) == 3 and calls == [c for label in labels for c in (("kit", label), ("llama-bench", label))]

@@ -51,6 +51,10 @@ def test_llama_bench_times_the_same_gguf_once(pair, tmp_path):
     assert all(r["avg_ts"] > 0 and r["harness"] == "llama-bench" and r["n_threads"] == 2 for r in rows)
     assert llama_bench.run(t, cfg, 2, tmp_path) == rows  # logged: not timed again
     assert llama_bench.run(t, LatencyConfig(n_prompt=16, n_gen=4, repetitions=2), 2, tmp_path) != rows
+    # The report reads the kit's rows from the same log and passes over the yardstick's.
+    from edgemed.bench.latency import latency_rows
+
+    assert latency_rows(t, cfg, tmp_path) == []
 
 
 def test_missing_tools_say_how_to_build_them(monkeypatch, tmp_path):
@@ -61,9 +65,18 @@ def test_missing_tools_say_how_to_build_them(monkeypatch, tmp_path):
 
 @pytest.mark.slow
 def test_heart_imatrix_improves_low_bit_parity_on_the_default_model(tmp_path):
-    plain = export("default", tmp_path / "plain", "none", formats="gguf:q4_0,gguf:q3_k_m")
-    heart = export("default", tmp_path / "heart", "heart", formats="gguf:q4_0,gguf:q3_k_m")
-    for name in ("gguf-q4_0", "gguf-q3_k_m"):
+    """The issue's bar on the export stage's full parity check (8 held-out heart prompts × 64
+    teacher-forced tokens): q4_k_m gains ≥ 0.03 top-1 at equal size; q4_0 and q3_k_m gain too."""
+    def run(out, imatrix):
+        return stage.run(ExportConfig(model="default", out=str(out), formats="gguf:q4_k_m,gguf:q4_0,gguf:q3_k_m",
+                                      imatrix=imatrix, allow_degraded=True))
+
+    plain, heart = run(tmp_path / "plain", "none"), run(tmp_path / "heart", "heart")
+    gain = {n: heart.artifact(n).parity.top1_agreement - plain.artifact(n).parity.top1_agreement
+            for n in ("gguf-q4_k_m", "gguf-q4_0", "gguf-q3_k_m")}
+    assert gain["gguf-q4_k_m"] >= 0.03 and gain["gguf-q4_0"] > 0 and gain["gguf-q3_k_m"] > 0, gain
+    assert abs(heart.artifact("gguf-q4_k_m").bytes - plain.artifact("gguf-q4_k_m").bytes) < 4096
+    for name in gain:
         assert heart.artifact(name).parity.kl_mean < plain.artifact(name).parity.kl_mean, name
 
 
