@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from edgemed.bench import latency, quality
+from edgemed.bench import latency, llama_bench, quality
 from edgemed.bench.config import BenchConfig, load_config
 from edgemed.bench.machine import machine_info, memory_bandwidth, physical_cores
 from edgemed.bench.targets import Target, reference_targets, targets_from_manifest
@@ -70,8 +70,6 @@ def run(config: BenchConfig | dict[str, Any] | None = None, progress: bool = Tru
     for target in targets:
         run_worker(cfg, target, records, out, threads, machine, progress)
         if cfg.latency.enabled and cfg.latency.llama_bench:
-            from edgemed.bench import llama_bench
-
             llama_bench.run(target, cfg.latency, threads, out)
 
     # 5. grades

@@ -116,13 +116,13 @@ def quantize(fp32_dir: Path, out_dir: Path, quant: str) -> dict[str, int]:
             shutil.copy2(f, out_dir / f.name)
         return matmul_types(out_dir)
     model = onnx.load(str(fp32_dir / ONNX_FILE))
-    bits = node_bits([n.name for n in model.graph.node if n.op_type == "MatMul"
-                      and _has_weight(model, n)], recipe)
+    bits = node_bits(_weight_matmuls(model.graph), recipe)
     # Every node's width spelled out: the RTN config ignores the quantizer's own ``bits``.
     custom = {n: {"bits": b} for n, b in bits.items() if b is not None}
     quantizer = MatMulNBitsQuantizer(
         model, bits=recipe["bits"], block_size=recipe["block_size"],
-        is_symmetric=recipe.get("symmetric", True), accuracy_level=recipe.get("accuracy_level", 4), nodes_to_exclude=[n for n, b in bits.items() if b is None],
+        is_symmetric=recipe.get("symmetric", True), accuracy_level=recipe.get("accuracy_level", 4),
+        nodes_to_exclude=[n for n, b in bits.items() if b is None],
         algo_config=RTNWeightOnlyQuantConfig(customized_weight_config=custom))
     quantizer.process()
     graph = quantizer.model.model.graph
@@ -132,28 +132,29 @@ def quantize(fp32_dir: Path, out_dir: Path, quant: str) -> dict[str, int]:
     for f in fp32_dir.iterdir():
         if f.is_file() and not f.name.startswith(ONNX_FILE) and not (out_dir / f.name).exists():
             shutil.copy2(f, out_dir / f.name)
-    return matmul_types(out_dir)
+    return _graph_types(graph)
 
 
-def _has_weight(model, node) -> bool:
-    """A MatMul whose second input is a stored weight (not two activations, as in attention)."""
-    inits = {i.name for i in model.graph.initializer}
-    return len(node.input) > 1 and node.input[1] in inits
+def _weight_matmuls(graph) -> list[str]:
+    """Names of the MatMuls whose second input is a stored weight (not two activations, as in attention)."""
+    inits = {i.name for i in graph.initializer}
+    return [n.name for n in graph.node if n.op_type == "MatMul" and len(n.input) > 1 and n.input[1] in inits]
+
+
+def _graph_types(graph) -> dict[str, int]:
+    """Weight MatMuls per precision in a graph: ``MatMulNBits`` by its ``bits``, plain ones as fp32."""
+    plain = len(_weight_matmuls(graph))
+    counts: dict[str, int] = {"fp32": plain} if plain else {}
+    for n in graph.node:
+        if n.op_type == "MatMulNBits":
+            key = f"int{next(a.i for a in n.attribute if a.name == 'bits')}"
+            counts[key] = counts.get(key, 0) + 1
+    return dict(sorted(counts.items()))
 
 
 def matmul_types(folder: Path) -> dict[str, int]:
     """How many weight MatMuls a build stores at each precision, read back from its graph
-    (``{"int4": 60, "int8": 91}``; what ``quantize`` returns, for a build already on disk)."""
+    (``{"int4": 60, "int8": 91}``, as ``quantize`` returns it), for a build already on disk."""
     import onnx
 
-    model = onnx.load(str(folder / ONNX_FILE), load_external_data=False)
-    counts: dict[str, int] = {}
-    for n in model.graph.node:
-        if n.op_type == "MatMulNBits":
-            key = f"int{next(a.i for a in n.attribute if a.name == 'bits')}"
-        elif n.op_type == "MatMul" and _has_weight(model, n):
-            key = "fp32"
-        else:
-            continue
-        counts[key] = counts.get(key, 0) + 1
-    return dict(sorted(counts.items()))
+    return _graph_types(onnx.load(str(folder / ONNX_FILE), load_external_data=False).graph)
