@@ -48,8 +48,10 @@ def run(cmd: list[str], env: dict[str, str]) -> float:
 
 def rows(folder: Path) -> dict[tuple[str, str], dict]:
     """(resume key, test) → the latency row of a bench or device out folder."""
+    from edgemed.bench.layout import LATENCY
+
     out = {}
-    for line in (folder / "latency.jsonl").read_text(encoding="utf-8").splitlines():
+    for line in (folder / LATENCY).read_text(encoding="utf-8").splitlines():
         r = json.loads(line)
         out[(r["key"], r["test"])] = r
     return out

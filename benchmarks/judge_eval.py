@@ -37,6 +37,9 @@ from edgemed.judges.judge_model import require_judge_model  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 CALIBRATION = ROOT / "edgemed" / "judges" / "assets" / "judge_calibration.json"
+# Held-out sets written fresh for the judge (each with a .md saying how), each used once: stage → (cases, results)
+FRESH_SETS = {"fresh": ("judge_cases_fresh.jsonl", "judge_eval_fresh.json"),
+              "fresh2": ("judge_cases_fresh2.jsonl", "judge_eval_fresh2.json")}
 
 
 def provenance() -> dict:
@@ -74,58 +77,84 @@ class _RawJudge:
 
 
 def tune(args) -> None:
+    """Fit the LLM judge's thresholds and the LLM+proxy blend on the tune cases only, one of each for
+    positive criteria and one for pitfalls (their P(yes) behave differently: "is the mistake present?"
+    gets a hesitant yes), with grouped 5-fold CV figures for both the single and the per-sign fit."""
     from edgemed.judges.proxy import tuning
 
     cases = ev.load_cases(tuning.default_cases_path())
     raw_cases = tuning.load_cases()
     assert [c["id"] for c in raw_cases] == [c.id for c in cases], "tune files disagree"
     labels = np.array([c.met for c in cases])
-    print(f"tune: {len(cases)} cases; LLM judge P(yes) ...", flush=True)
-    scratch = RESULTS / ".judge_tune_p_llm.json"  # survives a crash below; keyed on the prompt digest
+    pitfall = np.array([c.points < 0 for c in cases])
     from edgemed.judges.yesno import prompt_digest
 
+    scratch = RESULTS / ".judge_tune_p_llm.json"  # survives a crash below; keyed on the prompt digest
     saved = json.loads(scratch.read_text()) if scratch.is_file() else {}
+    recorded = json.loads((RESULTS / "judge_tune.json").read_text()) if (RESULTS / "judge_tune.json").is_file() else {}
     if saved.get("digest") == prompt_digest() and len(saved.get("p", [])) == len(cases):
-        p_llm = np.array(saved["p"])
+        p_llm, source = np.array(saved["p"]), "scratch"
+    elif args.reuse_p and recorded.get("prompt_digest", prompt_digest()) == prompt_digest() \
+            and recorded.get("ids") == [c.id for c in cases]:
+        # the recorded pass of the same prompt (an earlier llama.cpp batch schedule: P(yes) within ~0.05)
+        p_llm, source = np.array(recorded["p_llm"]), f"judge_tune.json of {recorded.get('commit', '?')[:7]}"
     else:
-        p_llm = np.array(_collect(cases))
+        print(f"tune: {len(cases)} cases; LLM judge P(yes) ...", flush=True)
+        p_llm, source = np.array(_collect(cases)), "this run"
         scratch.write_text(json.dumps({"digest": prompt_digest(), "p": p_llm.tolist()}))
     x, absent = tuning.case_features(raw_cases)
     p_proxy = tuning.cross_validated_met(x, absent, raw_cases)  # out-of-fold: never saw its scenario
 
     folds = tuning.grouped_folds(raw_cases)
-    feats = np.c_[[ _logit(p) for p in p_llm], [_logit(p) for p in p_proxy]]
+    feats = np.c_[[_logit(p) for p in p_llm], [_logit(p) for p in p_proxy]]
+    signs = {"positive": ~pitfall, "pitfall": pitfall}
     oof_llm, oof_blend = np.zeros(len(cases), bool), np.zeros(len(cases))
+    oof_llm_sign, oof_blend_sign = np.zeros(len(cases), bool), np.zeros(len(cases))
     for fold in range(folds.max() + 1):
         train, val = tuning.training_mask(raw_cases, folds, fold), folds == fold
         t, _ = ev.best_threshold(p_llm[train].tolist(), labels[train].tolist())
         oof_llm[val] = p_llm[val] >= t
-        cal = tuning.fit_logistic(feats[train], labels[train], ("llm", "proxy"), class_weight=None)
-        oof_blend[val] = cal.probability(feats[val])
-    threshold, tune_acc = ev.best_threshold(p_llm.tolist(), labels.tolist())
-    cal = tuning.fit_logistic(feats, labels, ("llm", "proxy"), class_weight=None)
-    # back to raw logit space: z = bias + Σ w_i (f_i − mean_i)/scale_i
-    w = cal.weights / cal.scale
-    blend = {"bias": float(cal.bias - (cal.weights * cal.mean / cal.scale).sum()),
-             "w_llm": float(w[0]), "w_proxy": float(w[1])}
+        oof_blend[val] = _fit_blend(tuning, feats[train], labels[train]).probability(feats[val])
+        for mask in signs.values():
+            tr, va = train & mask, val & mask
+            t, _ = ev.best_threshold(p_llm[tr].tolist(), labels[tr].tolist())
+            oof_llm_sign[va] = p_llm[va] >= t
+            oof_blend_sign[va] = _fit_blend(tuning, feats[tr], labels[tr]).probability(feats[va])
+    thresholds = {name: ev.best_threshold(p_llm[m].tolist(), labels[m].tolist())[0] for name, m in signs.items()}
+    blends = {name: _raw_blend(_fit_blend(tuning, feats[m], labels[m])) for name, m in signs.items()}
 
     def acc(pred):
         return float((np.asarray(pred) == labels).mean())
 
     figures = {
-        "n": len(cases), "always_not_met": float((~labels).mean()),
-        "llm_at_0.5": acc(p_llm >= 0.5), "llm_cv_threshold": acc(oof_llm), "llm_fitted_threshold_in_sample": tune_acc,
-        "proxy_cv": acc(p_proxy >= 0.5), "blend_cv": acc(oof_blend >= 0.5),
-        "per_kind_blend_cv": {k: acc_k for k, acc_k in _per_kind(cases, oof_blend >= 0.5).items()},
-        "per_kind_llm_cv": _per_kind(cases, oof_llm),
+        "n": len(cases), "n_pitfall": int(pitfall.sum()), "always_not_met": float((~labels).mean()),
+        "llm_at_0.5": acc(p_llm >= 0.5), "llm_cv_threshold": acc(oof_llm), "llm_cv_threshold_per_sign": acc(oof_llm_sign),
+        "proxy_cv": acc(p_proxy >= 0.5), "blend_cv": acc(oof_blend >= 0.5), "blend_cv_per_sign": acc(oof_blend_sign >= 0.5),
+        "per_kind_blend_cv": _per_kind(cases, oof_blend >= 0.5),
+        "per_kind_blend_cv_per_sign": _per_kind(cases, oof_blend_sign >= 0.5),
+        "per_kind_llm_cv_per_sign": _per_kind(cases, oof_llm_sign),
     }
     out = {"script": "benchmarks/judge_eval.py tune", **provenance(), "cases": "edgemed/judges/proxy/assets/cases.jsonl",
-           "threshold": threshold, "blend": blend, "tune_figures": figures,
-           "note": "fitted on tune cases only (grouped 5-fold CV figures are out-of-fold); frozen before any held-out run"}
+           "prompt_digest": prompt_digest(), "p_llm_source": source,
+           "threshold": thresholds["positive"], "blend": blends["positive"],
+           "threshold_pitfall": thresholds["pitfall"], "blend_pitfall": blends["pitfall"], "tune_figures": figures,
+           "note": "fitted on tune cases only, one threshold and blend for positive criteria and one for pitfalls "
+                   "(chosen over the single fit by grouped 5-fold CV on the tune cases); frozen before any held-out run"}
     write_json_atomic(CALIBRATION, out)
     write_json_atomic(RESULTS / "judge_tune.json", {**out, "p_llm": p_llm.tolist(), "p_proxy_oof": p_proxy.tolist(),
                                                    "ids": [c.id for c in cases]})
     print(json.dumps(figures, indent=1))
+
+
+def _fit_blend(tuning, x, y):
+    return tuning.fit_logistic(x, y, ("llm", "proxy"), class_weight=None)
+
+
+def _raw_blend(cal) -> dict:
+    """Back to raw logit space: z = bias + Σ w_i (f_i − mean_i)/scale_i."""
+    w = cal.weights / cal.scale
+    return {"bias": float(cal.bias - (cal.weights * cal.mean / cal.scale).sum()), "w_llm": float(w[0]),
+            "w_proxy": float(w[1])}
 
 
 def _collect(cases) -> list[float]:
@@ -154,15 +183,19 @@ def heldout(args) -> None:
     from edgemed.judges.base import Judgement
     from edgemed.judges.yesno import load_calibration
 
-    cases = ev.load_cases(ev.SHIPPED_HELDOUT)
+    fresh = args.stage in FRESH_SETS
+    case_file = ROOT / "edgemed" / "judges" / "assets" / FRESH_SETS[args.stage][0] if fresh else ev.SHIPPED_HELDOUT
+    cases = ev.load_cases(case_file)
     labels = [c.met for c in cases]
-    out = {"script": "benchmarks/judge_eval.py heldout", **provenance(),
-           "cases": "edgemed/judges/assets/judge_cases_heldout.jsonl", "n": len(cases),
+    out = {"script": f"benchmarks/judge_eval.py {args.stage}", **provenance(),
+           "cases": str(Path(case_file).relative_to(ROOT)), "n": len(cases),
            "calibration": json.loads(CALIBRATION.read_text())["date"],
            "load_average_at_start": LOAD_AT_START,
            "judges": [{"judge": "always not met", "fingerprint": None,
                        "accuracy": sum(not y for y in labels) / len(labels)}]}
-    path = RESULTS / "judge_eval.json"
+    path = RESULTS / (FRESH_SETS[args.stage][1] if fresh else "judge_eval.json")
+    if not fresh and path.is_file():  # keep the timing section a separate `timing` run wrote
+        out["healthbench_length"] = json.loads(path.read_text()).get("healthbench_length")
 
     def record(name, fingerprint, preds, seconds, **extra):
         out["judges"].append({"judge": name, "fingerprint": fingerprint, **ev.summarize(cases, preds, seconds), **extra})
@@ -195,13 +228,17 @@ def heldout(args) -> None:
     by_case: list[dict | None] = [None] * len(cases)
     for i, r in zip(order, raws):
         by_case[i] = r
-    threshold = load_calibration()["threshold"]
+    cal = load_calibration()
     llm_fp = blend_fp.split("|proxy-v")[0]  # the LLM judge alone: the same fingerprint without the blend
-    llm_preds = [None if r is None else r["p_yes"] >= threshold for r in by_case]
+    llm_preds = [None if r is None else r["p_yes"] >= (cal["threshold_pitfall"] if c.points < 0 else cal["threshold"])
+                 for r, c in zip(by_case, cases)]
     blend_preds = [None if r is None else r["blend"] >= 0.5 for r in by_case]
     note = "one pass of the blend judge; seconds include the proxy"
     record("local LLM judge alone (Qwen2.5-Coder-1.5B Q4_K_M, yes/no)", llm_fp, llm_preds, seconds, timing_note=note)
     record("local LLM judge + proxy blend (the llamacpp default)", blend_fp, blend_preds, seconds, timing_note=note)
+    if fresh:
+        print(json.dumps({r["judge"]: round(r["accuracy"], 3) for r in out["judges"]}, indent=1))
+        return
     write_json_atomic(ev.RECORDED, {"source": "benchmarks/results/judge_eval.json", "date": out["date"],
                                     "judges": [{"fingerprint": r["fingerprint"], "accuracy": r["accuracy"]}
                                                for r in out["judges"] if r["fingerprint"]]})
@@ -248,19 +285,27 @@ def healthbench_timing(args) -> dict:
     jobs = [(r.prompt + [{"role": "assistant", "content": ideal[r.prompt_id]}], r.rubrics) for r in records]
     out: dict = {"n_records": len(jobs), "n_criteria": sum(len(items) for _, items in jobs),
                  "prompt_ids": [r.prompt_id for r in records]}
-    for reuse in (True, False):
-        judge = YesNoJudge(require_judge_model(), n_threads=args.threads, reuse_prefix=reuse)
+    schedules = {"with_prefix_reuse": dict(reuse_prefix=True),  # the default: one batch per answer
+                 "one_criterion_per_batch": dict(reuse_prefix=True, parallel=1),
+                 "without_prefix_reuse": dict(reuse_prefix=False, parallel=1)}
+    for key, kwargs in schedules.items():
+        judge = YesNoJudge(require_judge_model(), n_threads=args.threads, **kwargs)
         judge.grade([{"role": "user", "content": "warm-up"}, {"role": "assistant", "content": "ok"}],
                     [RubricItem("Says ok.", 1)])
         t0 = time.perf_counter()
         for conv, items in jobs:
             judge.grade(conv, items)
         seconds = time.perf_counter() - t0
-        key = "with_prefix_reuse" if reuse else "without_prefix_reuse"
         out[key] = {"seconds": seconds, "seconds_per_criterion": seconds / out["n_criteria"],
-                    "tokens_evaluated": judge.tokens_evaluated}
+                    "tokens_evaluated": judge.tokens_evaluated,
+                    "tokens_per_criterion": judge.tokens_evaluated / out["n_criteria"],
+                    "tokens_per_second": judge.tokens_evaluated / seconds, "parallel": judge.parallel}
         judge.close()
     out["saving_x"] = out["without_prefix_reuse"]["seconds"] / out["with_prefix_reuse"]["seconds"]
+    out["batching_x"] = out["one_criterion_per_batch"]["seconds"] / out["with_prefix_reuse"]["seconds"]
+    from edgemed.runtimes.llamacpp import build_info
+
+    out["llama_cpp_build"] = build_info()
     return out
 
 
@@ -270,13 +315,17 @@ def main() -> int:
     global LOAD_AT_START
     LOAD_AT_START = os.getloadavg()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("stage", choices=["tune", "heldout", "timing"],
-                    help="tune: fit on tune cases; heldout: measure, fit nothing; timing: redo the cost figure "
-                         "on an idle machine and update judge_eval.json.")
+    ap.add_argument("stage", choices=["tune", "heldout", *FRESH_SETS, "timing"],
+                    help="tune: fit on tune cases; heldout: measure on the shipped held-out cases, fit nothing; "
+                         "fresh, fresh2: the same on a set written fresh for the judge (judge_eval_<set>.json); "
+                         "timing: redo the cost figure on an idle machine and update judge_eval.json.")
     ap.add_argument("--threads", type=int, default=2, help="llama.cpp threads (2 = this machine's cores).")
     ap.add_argument("--hb-records", type=int, default=3, help="HealthBench heart answers for the timing test.")
+    ap.add_argument("--reuse-p", action="store_true",
+                    help="tune: reuse the P(yes) recorded in judge_tune.json for the same prompt instead of "
+                         "grading the 540 tune cases again (only the fit changes).")
     args = ap.parse_args()
-    {"tune": tune, "heldout": heldout, "timing": timing_only}[args.stage](args)
+    {"tune": tune, "heldout": heldout, "timing": timing_only, **{k: heldout for k in FRESH_SETS}}[args.stage](args)
     return 0
 
 

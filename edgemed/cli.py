@@ -3,19 +3,20 @@
 Each stage owns its subcommand in ``edgemed/<stage>/cli.py`` (a click command named ``command``);
 they are imported lazily so ``edgemed --help`` stays fast and a broken optional dependency of one
 stage never breaks the others. Every stage prints its summary on stdout (``--json`` for scripts);
-logs and errors go to stderr, and the exit code says what kind of failure it was (``EPILOG``).
+its progress lines and errors go to stderr, the libraries' output to its log file (``edgemed.console``),
+and the exit code says what kind of failure it was (``EPILOG``).
 """
 
 from __future__ import annotations
 
 import errno
 import importlib
-import logging
 import os
 import sys
 
 import click
 
+from edgemed import console
 from edgemed.errors import EXIT_CODES, EdgemedError, EnvironmentFailure
 
 DISK_ERRNOS = (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT)
@@ -57,11 +58,11 @@ class LazyGroup(click.Group):
 
 
 @click.group(cls=LazyGroup, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-v", "--verbose", is_flag=True, help="Debug logging (library logs included).")
+@click.option("-v", "--verbose", is_flag=True,
+              help="Show each stage's log live (libraries' output included) and log at debug level.")
 def cli(verbose: bool) -> None:
     """edgemed: a heart-focused medical assistant for the edge — train, export, bench."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    console.setup(verbose)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         return 130
+    finally:
+        console.close()
     return 0
 
 

@@ -7,13 +7,16 @@ renamed, so a kill or a full disk never leaves a half-written file under the fin
 from __future__ import annotations
 
 import contextlib
+import datetime as _dt
 import hashlib
 import json
+import logging
 import os
 import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+log = logging.getLogger(__name__)
 
 def absolute(path: str | os.PathLike) -> str:
     """``path`` made absolute against the current working directory (``~`` expanded).
@@ -154,6 +157,31 @@ def cache_dir(*parts: str) -> Path:
     path = root.joinpath(*parts)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def set_aside(path: str | os.PathLike, what: str, why: object, companions: tuple[str, ...] = ()) -> Path:
+    """Move a cache file that cannot be read to ``<name>.corrupt-<UTC time>``, with one warning line.
+
+    A cache holds only what edgemed can compute again, so a damaged one is no reason to stop a run:
+    the caller rebuilds it, and the old file is kept for a post-mortem. ``companions`` are suffixes
+    of files that belong with it (sqlite's ``-wal`` and ``-shm``), moved along. Raises ``OSError``
+    when the file cannot be moved (a read-only folder).
+
+    >>> import tempfile
+    >>> p = Path(tempfile.mkdtemp()) / "cache.json"; _ = p.write_text("{oops")
+    >>> aside = set_aside(p, "test cache", "not JSON")
+    >>> p.exists(), aside.name.startswith("cache.json.corrupt-"), aside.read_text()
+    (False, True, '{oops')
+    """
+    path = Path(path)
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    aside = path.with_name(f"{path.name}.corrupt-{stamp}")
+    os.replace(path, aside)
+    for suffix in companions:
+        with contextlib.suppress(FileNotFoundError):
+            os.replace(path.with_name(path.name + suffix), aside.with_name(aside.name + suffix))
+    log.warning("%s %s cannot be read (%s): moved aside to %s and rebuilt", what, path, why, aside.name)
+    return aside
 
 
 def env_share_dir(name: str) -> Path:

@@ -28,6 +28,16 @@ else
 fi
 
 WHEELS="${EDGEMED_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/edgemed/wheels}/llama_cpp_python-$VER-$FLAVOUR"
+# The cache holds only what this script can build again: a wheel that is not a readable zip (a cut
+# copy, a full disk) is moved aside with one warning and rebuilt, never handed to pip.
+for whl in "$WHEELS"/llama_cpp_python-"$VER"-*.whl; do
+    if [ -f "$whl" ] && ! "$PY" -m zipfile -t "$whl" >/dev/null 2>&1; then
+        ASIDE="$WHEELS.corrupt-$(date -u +%Y%m%dT%H%M%SZ)"
+        echo "warning: wheel cache $whl cannot be read: moved aside to $ASIDE and rebuilt" >&2
+        mv "$WHEELS" "$ASIDE"
+        break
+    fi
+done
 if ! ls "$WHEELS"/llama_cpp_python-"$VER"-*.whl >/dev/null 2>&1; then
     echo "building llama-cpp-python $VER for $FLAVOUR (about 10 min on 2 cores): CMAKE_ARGS=$FLAGS"
     mkdir -p "$WHEELS.partial"

@@ -21,13 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edgemed.bench.layout import BUNDLE
 from edgemed.bench.targets import Target
 from edgemed.errors import DataError
 from edgemed.io import sha256_file
 
-BUNDLE_FILE = "bundle.json"
-PROMPTS_FILE = "prompts.jsonl"
-BUILDS_DIR = "builds"
 SCHEMA_VERSION = 1
 KIND = "edgemed-bench-bundle"
 TARGET_FIELDS = ("label", "group", "name", "format", "quant", "bytes", "weight_bytes", "sha256", "n_params",
@@ -52,15 +50,6 @@ def bundle_id(settings: dict[str, Any], prompts_sha256: str, builds: list[dict[s
                        "device": settings.get("device"), "prompts": prompts_sha256,
                        "builds": [[b["label"], b["format"], b["sha256"]] for b in builds]}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def build_dir_name(label: str) -> str:
-    """A build's folder inside ``builds/``: its label with ``/`` made safe.
-
-    >>> build_dir_name("reference/gguf-q4_1-shipped")
-    'reference__gguf-q4_1-shipped'
-    """
-    return label.replace("/", "__")
 
 
 @dataclass
@@ -116,7 +105,7 @@ def safe_relative(value: Any, where: str, field: str) -> str:
 def load_bundle(folder: str | Path) -> Bundle:
     """Read and check ``bundle.json`` of a bundle folder (or a results folder's copy of it)."""
     root = Path(folder)
-    path = root / BUNDLE_FILE if root.is_dir() or not root.suffix else root
+    path = root / BUNDLE if root.is_dir() or not root.suffix else root
     root = path.parent
     if not path.is_file():
         raise DataError("no bench bundle here (make one on the host with `edgemed bench pack`)", path=str(root))

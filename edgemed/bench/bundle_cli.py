@@ -101,8 +101,8 @@ def device_command(bundle, out, name, threads, builds, cpu, as_json):
 @click.option("--json", "as_json", is_flag=True,
               help="Print the summary as one JSON object (for scripts) instead of the headline and table.")
 def grade_command(results, out, judge_backend, judge_url, judge_model, as_json):
-    from edgemed.bench.cli import print_summary, summary
     from edgemed.bench.grade import run_grade
+    from edgemed.bench.terminal import print_summary, summary
     from edgemed.io import absolute
 
     judge = {k: v for k, v in {"backend": judge_backend, "base_url": judge_url, "model": judge_model}.items() if v}

@@ -27,15 +27,16 @@ from pathlib import Path
 from typing import Any
 
 from edgemed.bench import latency, quality
-from edgemed.bench.bundle import BUNDLE_FILE, PROMPTS_FILE, Bundle, load_bundle, verify_bundle
+from edgemed.bench.bundle import Bundle, load_bundle, verify_bundle
 from edgemed.bench.config import BenchConfig, load_config
+from edgemed.bench.layout import BUNDLE, DEVICE, DEVICE_LOGS, PROMPTS
 from edgemed.bench.targets import Target
 from edgemed.data.schema import RubricRecord
 from edgemed.errors import ConfigError, DataError, EnvironmentFailure
 from edgemed.io import absolute, read_jsonl_tolerant, write_json_atomic, write_text_atomic
+from edgemed.locks import folder_lock
 
 log = logging.getLogger(__name__)
-DEVICE_FILE = "device.json"
 # What each format's runner imports (checked with find_spec, before any build is loaded).
 RUNTIME_MODULES = {"gguf": ("llama_cpp",), "gguf-lora": ("llama_cpp",), "onnx": ("onnxruntime", "tokenizers", "jinja2"),
                    "onnx-genai": ("onnxruntime_genai", "tokenizers", "jinja2"), "hf": ("torch",)}
@@ -64,7 +65,7 @@ def missing_runtimes(targets: list[Target]) -> dict[str, list[str]]:
 
 def check_results_folder(out: Path, bundle: Bundle) -> None:
     """Refuse a results folder written from another bundle, or holding logs no bundle vouches for."""
-    if (out / BUNDLE_FILE).is_file():
+    if (out / BUNDLE).is_file():
         try:
             old = load_bundle(out)
         except DataError:
@@ -74,7 +75,7 @@ def check_results_folder(out: Path, bundle: Bundle) -> None:
             raise DataError(f"holds results of another bundle ({old.id if old else 'unreadable'}{packed}); this "
                             f"bundle is {bundle.id}: write to a new --out folder (results of two bundles are never "
                             "mixed)", path=str(out))
-    elif out.is_dir() and any((out / n).exists() for n in (quality.GENERATIONS, latency.LATENCY)):
+    elif out.is_dir() and any((out / n).exists() for n in DEVICE_LOGS):
         raise DataError("holds bench logs but no bundle.json: not a results folder of `edgemed bench device`; "
                         "use a new --out folder", path=str(out))
 
@@ -105,69 +106,70 @@ def run_device(bundle_dir: str | Path, out: str | Path, name: str | None = None,
     # 1. bundle and results folder
     bundle = load_bundle(absolute(bundle_dir))
     out = Path(absolute(out))
-    check_results_folder(out, bundle)
-    targets = bundle.targets()
-    if only:
-        unknown = sorted(set(only) - {t.label for t in targets})
-        if unknown:
-            raise ConfigError(f"not in the bundle: {unknown} (it has: {[t.label for t in targets]})", key="--build")
-        targets = [t for t in targets if t.label in only]
+    with folder_lock(out):  # one writer per results folder: a second run here stops at once (exit 2)
+        check_results_folder(out, bundle)
+        targets = bundle.targets()
+        if only:
+            unknown = sorted(set(only) - {t.label for t in targets})
+            if unknown:
+                raise ConfigError(f"not in the bundle: {unknown} (it has: {[t.label for t in targets]})", key="--build")
+            targets = [t for t in targets if t.label in only]
 
-    # 2. runtimes
-    missing = missing_runtimes(targets)
-    if missing:
-        which = "; ".join(f"{label} needs {', '.join(mods)}" for label, mods in missing.items())
-        extra = "device-genai" if any("onnxruntime_genai" in mods for mods in missing.values()) else "device"
-        raise EnvironmentFailure(f"this Python cannot run every build: {which}. Install them (pip install "
-                                 f"'edgemed[{extra}]'), or run the others only with --build LABEL")
+        # 2. runtimes
+        missing = missing_runtimes(targets)
+        if missing:
+            which = "; ".join(f"{label} needs {', '.join(mods)}" for label, mods in missing.items())
+            extra = "device-genai" if any("onnxruntime_genai" in mods for mods in missing.values()) else "device"
+            raise EnvironmentFailure(f"this Python cannot run every build: {which}. Install them (pip install "
+                                     f"'edgemed[{extra}]'), or run the others only with --build LABEL")
 
-    # 3. sha256 of every file
-    hashed = verify_bundle(bundle, [t.label for t in targets])
-    log.info("device: %d build(s) checked against bundle.json (%.1f MB hashed)", len(targets), hashed / 1e6)
+        # 3. sha256 of every file
+        hashed = verify_bundle(bundle, [t.label for t in targets])
+        log.info("device: %d build(s) checked against bundle.json (%.1f MB hashed)", len(targets), hashed / 1e6)
 
-    # 4. results folder, settings, machine
-    out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(out / BUNDLE_FILE, bundle.data)
-    # the prompts beside the logs: the workers read them there, and the host grades against them
-    write_text_atomic(out / PROMPTS_FILE, (bundle.root / bundle.data["prompts"]["path"]).read_text(encoding="utf-8"))
-    for log_name in (quality.GENERATIONS, latency.LATENCY):
-        drop_torn_tail(out / log_name)
-    records = [RubricRecord.from_dict(r, path=str(out / PROMPTS_FILE), line=i + 1)
-               for i, r in enumerate(read_jsonl_tolerant(out / PROMPTS_FILE))]
-    s = bundle.settings
-    lat = {**s["latency"], **({"threads": threads} if threads else {})}
-    cfg = load_config({"out": str(out), "quality": s["quality"], "latency": lat,
-                       "device": "cpu" if cpu else s["device"]}, where=str(bundle.root / BUNDLE_FILE), key="settings")
-    n_threads = cfg.latency.threads or physical_cores()
-    machine = measure_machine(cfg, out, n_threads)
-    previous = _read_device_file(out)  # a resumed run keeps its name unless given a new one
-    info = {"name": device_name(name or previous.get("name")), "bundle_id": bundle.id,
-            "edgemed_version": edgemed.__version__, "threads": n_threads, "device_pref": cfg.device,
-            "machine": machine, "started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "complete": False}
-    info["builds"] = previous.get("builds", {})  # builds of an earlier --build run stay listed
-    info["builds"].update({t.label: build_status(cfg, t, records, out, n_threads) for t in targets})
-    write_json_atomic(out / DEVICE_FILE, info)
-    log.info("device %s: %d build(s), %d prompt(s), %d thread(s)", info["name"], len(targets), len(records), n_threads)
+        # 4. results folder, settings, machine
+        out.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(out / BUNDLE, bundle.data)
+        # the prompts beside the logs: the workers read them there, and the host grades against them
+        write_text_atomic(out / PROMPTS, (bundle.root / bundle.data["prompts"]["path"]).read_text(encoding="utf-8"))
+        for log_name in DEVICE_LOGS:
+            drop_torn_tail(out / log_name)
+        records = [RubricRecord.from_dict(r, path=str(out / PROMPTS), line=i + 1)
+                   for i, r in enumerate(read_jsonl_tolerant(out / PROMPTS))]
+        s = bundle.settings
+        lat = {**s["latency"], **({"threads": threads} if threads else {})}
+        cfg = load_config({"out": str(out), "quality": s["quality"], "latency": lat,
+                           "device": "cpu" if cpu else s["device"]}, where=str(bundle.root / BUNDLE), key="settings")
+        n_threads = cfg.latency.threads or physical_cores()
+        machine = measure_machine(cfg, out, n_threads)
+        previous = _read_device_file(out)  # a resumed run keeps its name unless given a new one
+        info = {"name": device_name(name or previous.get("name")), "bundle_id": bundle.id,
+                "edgemed_version": edgemed.__version__, "threads": n_threads, "device_pref": cfg.device,
+                "machine": machine, "started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                "complete": False}
+        info["builds"] = previous.get("builds", {})  # builds of an earlier --build run stay listed
+        info["builds"].update({t.label: build_status(cfg, t, records, out, n_threads) for t in targets})
+        write_json_atomic(out / DEVICE, info)
+        log.info("device %s: %d build(s), %d prompt(s), %d thread(s)", info["name"], len(targets), len(records), n_threads)
 
-    # 5. one worker per build
-    for target in targets:
-        run_worker(cfg, target, records, out, n_threads, machine, progress)
-        info["builds"][target.label] = build_status(cfg, target, records, out, n_threads)
-        write_json_atomic(out / DEVICE_FILE, info)
+        # 5. one worker per build
+        for target in targets:
+            run_worker(cfg, target, records, out, n_threads, machine, progress)
+            info["builds"][target.label] = build_status(cfg, target, records, out, n_threads)
+            write_json_atomic(out / DEVICE, info)
 
-    # 6. done
-    info["complete"] = all(b["done"] for b in info["builds"].values())
-    info["finished"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    write_json_atomic(out / DEVICE_FILE, info)
-    return info
+        # 6. done
+        info["complete"] = all(b["done"] for b in info["builds"].values())
+        info["finished"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        write_json_atomic(out / DEVICE, info)
+        return info
 
 
 def _read_device_file(out: Path) -> dict[str, Any]:
     import json
 
     try:
-        data = json.loads((out / DEVICE_FILE).read_text(encoding="utf-8"))
+        data = json.loads((out / DEVICE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}

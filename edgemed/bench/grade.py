@@ -18,10 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgemed.bench import latency, quality
-from edgemed.bench.bundle import BUNDLE_FILE, Bundle, build_target, check_file, load_bundle
-from edgemed.bench.device import DEVICE_FILE, check_results_folder
-from edgemed.bench.worker import PROMPTS
+from edgemed.bench.bundle import Bundle, build_target, check_file, load_bundle
+from edgemed.bench.device import check_results_folder
+from edgemed.bench.layout import BENCH_JSON, BUNDLE, DEVICE, DEVICE_LOGS, DEVICES_DIR, MACHINE, PROMPTS
 from edgemed.data.schema import RubricRecord
 from edgemed.errors import ConfigError, DataError
 from edgemed.io import absolute, read_jsonl_tolerant, write_json_atomic, write_jsonl_atomic
@@ -44,12 +43,12 @@ def load_results(folder: str | Path) -> DeviceResults:
     folder = Path(absolute(folder))
     bundle = load_bundle(folder)
     try:
-        info = json.loads((folder / DEVICE_FILE).read_text(encoding="utf-8"))
+        info = json.loads((folder / DEVICE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        raise DataError(f"no readable {DEVICE_FILE}: not a results folder of `edgemed bench device`",
+        raise DataError(f"no readable {DEVICE}: not a results folder of `edgemed bench device`",
                         path=str(folder)) from None
     if info.get("bundle_id") != bundle.id:
-        raise DataError(f"{DEVICE_FILE} belongs to bundle {info.get('bundle_id')}, bundle.json is {bundle.id}: "
+        raise DataError(f"{DEVICE} belongs to bundle {info.get('bundle_id')}, bundle.json is {bundle.id}: "
                         "a damaged results folder; run the device bench into a new folder", path=str(folder))
     if not info.get("complete"):
         left = [label for label, b in (info.get("builds") or {}).items() if not b.get("done")]
@@ -103,9 +102,9 @@ def merge_reports(reports: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
 
 def import_logs(d: DeviceResults, dev_out: Path) -> None:
     """Copy the device's answers, latency rows and machine into ``dev_out`` (its grades stay there)."""
-    for name in (quality.GENERATIONS, latency.LATENCY):
+    for name in DEVICE_LOGS:
         write_jsonl_atomic(dev_out / name, read_jsonl_tolerant(d.dir / name))
-    write_json_atomic(dev_out / "machine.json", d.info["machine"])
+    write_json_atomic(dev_out / MACHINE, d.info["machine"])
 
 
 def run_grade(results: list[str | Path], out: str | Path, judge: dict[str, Any] | None = None,
@@ -123,21 +122,21 @@ def run_grade(results: list[str | Path], out: str | Path, judge: dict[str, Any] 
     out = Path(absolute(out))
     check_results_folder(out, bundle)
     out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(out / BUNDLE_FILE, bundle.data)
+    write_json_atomic(out / BUNDLE, bundle.data)
 
     s = bundle.settings
     records = [RubricRecord.from_dict(r, path=str(devices[0].dir / PROMPTS), line=i + 1)
                for i, r in enumerate(read_jsonl_tolerant(devices[0].dir / PROMPTS))]
     reports = []
     for d in devices:
-        dev_out = out / "devices" / d.name
+        dev_out = out / DEVICES_DIR / d.name
         import_logs(d, dev_out)
         # The manifests' labels (base, trained) only name the groups compared build by build.
         cfg = load_config({"out": str(dev_out), "quality": s["quality"], "latency": s["latency"],
                            "device": d.info.get("device_pref", s["device"]),
                            "judge": {**s["judge"], **(judge or {})}, "train_judge": s.get("train_judge"),
                            "manifests": [f"{g}={d.dir}" for g in bundle.data.get("groups") or []]},
-                          where=str(d.dir / BUNDLE_FILE), key="settings")
+                          where=str(d.dir / BUNDLE), key="settings")
         cfg.suite = bundle.data.get("suite")
         done = {label for label, b in (d.info.get("builds") or {}).items() if b.get("done")}
         targets = [build_target(b, Path("")) for b in bundle.builds if b["label"] in done]
@@ -149,5 +148,5 @@ def run_grade(results: list[str | Path], out: str | Path, judge: dict[str, Any] 
     report["bundle"] = {"bundle_id": bundle.id, "created": bundle.data.get("created"),
                         "edgemed_version": bundle.data.get("edgemed_version")}
     write_report(report, out)
-    log.info("grade: wrote %s", out / "bench.json")
+    log.info("grade: wrote %s", out / BENCH_JSON)
     return report

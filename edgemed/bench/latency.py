@@ -16,12 +16,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from edgemed.bench import llama_bench
 from edgemed.bench.config import LatencyConfig
+from edgemed.bench.layout import LATENCY, LLAMA_BENCH
 from edgemed.bench.targets import Target
 from edgemed.io import append_jsonl, read_jsonl_tolerant
-
-LATENCY = "latency.jsonl"
 
 
 def tests_for(cfg: LatencyConfig) -> list[tuple[str, int, int]]:
@@ -91,7 +89,7 @@ def stats_row(samples_s: list[float], n_tokens: int) -> dict[str, Any]:
 def run_latency(runner, target: Target, cfg: LatencyConfig, out: Path, machine: dict[str, Any],
                 isolated: bool, progress: bool = True) -> list[dict[str, Any]]:
     """Run the tests not yet logged for this build; append and return their rows."""
-    from tqdm import tqdm
+    from edgemed.console import track
 
     info = runner.info
     key = latency_key(target, cfg, runner.threads, runner.device_pref)
@@ -103,8 +101,8 @@ def run_latency(runner, target: Target, cfg: LatencyConfig, out: Path, machine: 
         run = (lambda: runner.prefill(n_prompt)) if n_prompt else (lambda: runner.decode(n_gen))
         for _ in range(cfg.warmup):
             run()
-        samples = [run() for _ in tqdm(range(cfg.repetitions), desc=f"{name} {target.label}",
-                                       unit="rep", disable=not progress)]
+        samples = [run() for _ in track(range(cfg.repetitions), f"{name} {target.label}", "rep",
+                                        disable=not progress)]
         row = {
             # llama-bench's field names, so its tooling reads these rows
             "build_commit": info.get("runtime_version"), "cpu_info": machine["cpu_info"],
@@ -140,7 +138,7 @@ def latency_rows(target: Target, cfg: LatencyConfig, out: Path) -> list[dict[str
     wanted = [name for name, _, _ in tests_for(cfg)]
     rows: dict[str, dict] = {}
     for r in read_jsonl_tolerant(out / LATENCY):
-        if r.get("harness") == llama_bench.HARNESS:  # the yardstick's rows: llama_bench.reference_rows
+        if r.get("harness") == LLAMA_BENCH:  # the yardstick's rows: llama_bench.reference_rows
             continue
         if r.get("test") in wanted and r.get("key") == latency_key(target, cfg, r["n_threads"], r["device_pref"]):
             rows[r["test"]] = {**r, "target": target.label}

@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from edgemed.bench.config import LatencyConfig
+from edgemed.bench.layout import LATENCY, LLAMA_BENCH
 from edgemed.bench.targets import Target
 from edgemed.io import append_jsonl, read_jsonl_tolerant
-
-HARNESS = "llama-bench"
 
 
 def bench_key(target: Target, cfg: LatencyConfig, threads: int) -> str:
@@ -29,7 +28,7 @@ def bench_key(target: Target, cfg: LatencyConfig, threads: int) -> str:
     >>> bench_key(t, LatencyConfig(), 2) != latency_key(t, LatencyConfig(), 2, "cpu")
     True
     """
-    return target.key(harness=HARNESS, repetitions=cfg.repetitions, threads=threads,
+    return target.key(harness=LLAMA_BENCH, repetitions=cfg.repetitions, threads=threads,
                       n_prompt=cfg.n_prompt, n_gen=cfg.n_gen)
 
 
@@ -54,7 +53,7 @@ def parse(stdout: str, target: Target, key: str) -> list[dict[str, Any]]:
     rows = []
     for r in json.loads(stdout):
         test = f"pp{r['n_prompt']}" if r.get("n_prompt") else f"tg{r['n_gen']}"
-        rows.append({**r, "test": test, "target": target.label, "key": key, "harness": HARNESS,
+        rows.append({**r, "test": test, "target": target.label, "key": key, "harness": LLAMA_BENCH,
                      "format": target.format, "quant": target.quant})
     return rows
 
@@ -71,8 +70,6 @@ def time_gguf(path: str, cfg: LatencyConfig, threads: int) -> str:
 
 def run(target: Target, cfg: LatencyConfig, threads: int, out: Path) -> list[dict[str, Any]]:
     """Time a GGUF with llama-bench unless already logged for these settings; return its rows."""
-    from edgemed.bench.latency import LATENCY
-
     if target.format != "gguf":
         return []
     done = reference_rows(target, cfg, threads, out)
@@ -87,8 +84,6 @@ def run(target: Target, cfg: LatencyConfig, threads: int, out: Path) -> list[dic
 
 def reference_rows(target: Target, cfg: LatencyConfig, threads: int, out: Path) -> list[dict[str, Any]]:
     """llama-bench's logged rows for this build and settings (newest per test)."""
-    from edgemed.bench.latency import LATENCY
-
     key = bench_key(target, cfg, threads)
     rows = {r["test"]: r for r in read_jsonl_tolerant(out / LATENCY) if r.get("key") == key}
     return list(rows.values())

@@ -22,15 +22,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from edgemed.bench.bundle import (BUILDS_DIR, BUNDLE_FILE, KIND, PROMPTS_FILE, SCHEMA_VERSION, TARGET_FIELDS,
-                                  build_dir_name, bundle_id, file_entry)
+from edgemed.bench.bundle import KIND, SCHEMA_VERSION, TARGET_FIELDS, bundle_id, file_entry
+from edgemed.bench.layout import BUILDS_DIR, BUNDLE, PACK_PARTIAL, PROMPTS, label_name
 from edgemed.bench.config import BenchConfig, load_config
 from edgemed.bench.targets import Target
 from edgemed.errors import ConfigError, DataError
 from edgemed.io import write_json_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)
-PARTIAL_MARK = ".pack-partial.json"  # bundle_id of a pack that has not finished yet
 
 
 def device_settings(cfg: BenchConfig) -> dict[str, Any]:
@@ -69,7 +68,7 @@ def copy_build(target: Target, root: Path) -> tuple[str, list[dict[str, Any]]]:
     """Copy one build into ``root/builds/<label>/`` (kept if already there and whole); returns its
     path relative to the bundle and its files' entries. The copy must hash to the manifest's digest."""
     src = Path(target.path)
-    rel_dir = f"{BUILDS_DIR}/{build_dir_name(target.label)}"
+    rel_dir = f"{BUILDS_DIR}/{label_name(target.label)}"
     dest = root / rel_dir
     rel = f"{rel_dir}/{src.name}" if src.is_file() else rel_dir
 
@@ -105,7 +104,7 @@ def copy_build(target: Target, root: Path) -> tuple[str, list[dict[str, Any]]]:
 
 def claim_folder(out: Path, new_id: str) -> None:
     """Refuse to pack into a folder that holds another bundle (or anything else); mark the pack as under way."""
-    for name in (BUNDLE_FILE, PARTIAL_MARK):
+    for name in (BUNDLE, PACK_PARTIAL):
         path = out / name
         if path.is_file():
             try:
@@ -119,7 +118,7 @@ def claim_folder(out: Path, new_id: str) -> None:
     else:
         if out.is_dir() and any(out.iterdir()):
             raise DataError("not empty and not a bench bundle: pack into a new or empty folder", path=str(out))
-    write_json_atomic(out / PARTIAL_MARK, {"bundle_id": new_id})
+    write_json_atomic(out / PACK_PARTIAL, {"bundle_id": new_id})  # the pack is under way
 
 
 def pack(config: BenchConfig | dict[str, Any]) -> dict[str, Any]:
@@ -146,7 +145,7 @@ def pack(config: BenchConfig | dict[str, Any]) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     claim_folder(out, new_id)
 
-    prompts = write_text_atomic(out / PROMPTS_FILE, prompts_text)
+    prompts = write_text_atomic(out / PROMPTS, prompts_text)
     for target, build in zip(targets, builds):
         build["path"], build["files"] = copy_build(target, out)
     data = {"schema_version": SCHEMA_VERSION, "kind": KIND, "bundle_id": new_id,
@@ -155,11 +154,11 @@ def pack(config: BenchConfig | dict[str, Any]) -> dict[str, Any]:
             "groups": [m.label for m in cfg.manifests], "settings": settings, "heart_subset": subset,
             "prompts": {**file_entry(out, prompts), "n": len(records)}, "builds": builds,
             "bytes": sum(f["bytes"] for b in builds for f in b["files"])}
-    write_json_atomic(out / BUNDLE_FILE, data)
-    (out / PARTIAL_MARK).unlink(missing_ok=True)
-    stale = [p for p in (out / BUILDS_DIR).iterdir() if p.name not in {build_dir_name(t.label) for t in targets}]
+    write_json_atomic(out / BUNDLE, data)
+    (out / PACK_PARTIAL).unlink(missing_ok=True)
+    stale = [p for p in (out / BUILDS_DIR).iterdir() if p.name not in {label_name(t.label) for t in targets}]
     for p in stale:  # a .partial left by a killed pack
         shutil.rmtree(p) if p.is_dir() else p.unlink()
-    log.info("pack: wrote %s (%d build(s), %d prompt(s), %.1f MB)", out / BUNDLE_FILE, len(builds), len(records),
+    log.info("pack: wrote %s (%d build(s), %d prompt(s), %.1f MB)", out / BUNDLE, len(builds), len(records),
              data["bytes"] / 1e6)
     return data

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from edgemed.bench.layout import PLOTS
 from edgemed.io import atomic_path
 
 MARKERS = {"torch": "s", "onnxruntime": "^", "onnxruntime-genai": "D", "llama.cpp": "o"}
@@ -81,7 +82,7 @@ def write_plots(report: dict[str, Any], out: Path) -> list[Path]:
         front = pareto_front([(tg["avg_ts"], s) for _, tg, s, _ in both])
         ax.plot(*zip(*front), "k--", lw=0.8, alpha=0.6, label="Pareto front")
         ax.legend(fontsize=7, loc="best")
-        paths.append(_save(fig, out / "quality_vs_speed.png"))
+        paths.append(_save(fig, out / PLOTS["quality_vs_speed"]))
         plt.close(fig)
 
     # Size vs quality: what each byte saved costs in score.
@@ -89,7 +90,7 @@ def write_plots(report: dict[str, Any], out: Path) -> list[Path]:
         fig, ax = _quality_scatter(plt, [(t, t["bytes"] / 2**20, None, s, sd) for t, s, sd in scored],
                                    "artifact size (MiB, log)", judge, "Size vs quality")
         ax.set_xscale("log")
-        paths.append(_save(fig, out / "size_vs_quality.png"))
+        paths.append(_save(fig, out / PLOTS["size_vs_quality"]))
         plt.close(fig)
 
     # Fidelity vs speed vs size, every timed build in one picture (the torch fp32 source is top-1 = 1).
@@ -103,7 +104,7 @@ def write_plots(report: dict[str, Any], out: Path) -> list[Path]:
         ax.set_xlabel("decode tok/s (higher is better)")
         ax.set_ylabel("parity: top-1 agreement with fp32 (held-out heart text)")
         ax.set_title("Fidelity vs decode speed; marker area ∝ size")
-        paths.append(_save(fig, out / "fidelity_speed_size.png"))
+        paths.append(_save(fig, out / PLOTS["fidelity_speed_size"]))
         plt.close(fig)
 
     # Latency bars with ± std error bars, prefill and decode side by side.
@@ -119,6 +120,6 @@ def write_plots(report: dict[str, Any], out: Path) -> list[Path]:
             ax.set_xlabel(f"{name} tok/s (mean ± std)")
             ax.set_title(title)
         axes[0].invert_yaxis()
-        paths.append(_save(fig, out / "latency.png"))
+        paths.append(_save(fig, out / PLOTS["latency"]))
         plt.close(fig)
     return paths

@@ -14,13 +14,11 @@ from typing import Any, Sequence
 
 from edgemed.bench import quality_metrics, scoring
 from edgemed.bench.config import QualityConfig
+from edgemed.bench.layout import GENERATIONS, GRADES
 from edgemed.bench.targets import Target
 from edgemed.data.schema import RubricRecord
 from edgemed.errors import DataError
 from edgemed.io import append_jsonl, read_jsonl_tolerant
-
-GENERATIONS = "generations.jsonl"
-GRADES = "grades.jsonl"
 
 
 def generation_key(target: Target, cfg: QualityConfig) -> str:
@@ -53,13 +51,13 @@ def done_ids(rows: list[dict], key: str, judge: str | None = None) -> set[str]:
 def generate_missing(runner, target: Target, records: Sequence[RubricRecord], cfg: QualityConfig,
                      out: Path, progress: bool = True) -> int:
     """Answer the prompts this build has not answered yet; returns how many were generated."""
-    from tqdm import tqdm
+    from edgemed.console import track
 
     log = out / GENERATIONS
     key = generation_key(target, cfg)
     done = done_ids(read_jsonl_tolerant(log), key)
     todo = [r for r in records if r.prompt_id not in done]
-    for record in tqdm(todo, desc=f"generate {target.label}", unit="prompt", disable=not progress or not todo):
+    for record in track(todo, f"generate {target.label}", "prompt", disable=not progress):
         g = runner.chat(messages_for(record, cfg), cfg.max_new_tokens, cfg.temperature, cfg.seed)
         append_jsonl(log, {"target": target.label, "key": key, "prompt_id": record.prompt_id,
                            "response": g.text, "n_prompt": g.n_prompt, "n_gen": g.n_gen,
@@ -79,16 +77,14 @@ def grade_missing(judge, target: Target, records: Sequence[RubricRecord], cfg: Q
 
     Judge failures are kept as ``None`` in the row (and counted later), never turned into 0.
     """
-    from tqdm import tqdm
-
+    from edgemed.console import Bar
     from edgemed.judges import grade_batch
 
     key = generation_key(target, cfg)
     answers = {r["prompt_id"]: r["response"] for r in read_jsonl_tolerant(out / GENERATIONS) if r.get("key") == key}
     done = done_ids(read_jsonl_tolerant(out / GRADES), key, judge.fingerprint)
     todo = [r for r in records if r.prompt_id in answers and r.prompt_id not in done]
-    bar = tqdm(total=sum(len(r.rubrics) for r in todo), desc=f"grade {target.label}", unit="criterion",
-               disable=not progress or not todo)
+    bar = Bar(sum(len(r.rubrics) for r in todo), f"grade {target.label}", "criterion", disable=not progress)
     for i in range(0, len(todo), chunk):
         part = todo[i:i + chunk]
         jobs = [(messages_for(r, cfg) + [{"role": "assistant", "content": answers[r.prompt_id]}], r.rubrics)

@@ -1,4 +1,4 @@
-"""Quality metrics that move at every scale, and paired base-vs-trained tests: pure math, no I/O, no torch.
+"""Quality metrics that move at every scale, per example and per build: pure math, no I/O, no torch.
 
 The official HealthBench aggregate clips the mean to [0, 1]; a small model's mean is often below 0,
 so every build reads 0.000 and nothing can be told apart. These metrics keep the signal:
@@ -12,24 +12,18 @@ so every build reads 0.000 and nothing can be told apart. These metrics keep the
   the **repeated-sentence rate** (sentences that repeat an earlier one in the same answer).
 
 Judge failures (``met = None``) are skipped and counted, never read as "not met". Probabilities
-count as partial hits (p of an item). Base vs trained: per-prompt differences (B − A), their mean
-with a paired-bootstrap 95% CI, and an exact two-sided sign test.
+count as partial hits (p of an item). The bootstrap behind the CI is ``edgemed.bench.stats``; base
+vs trained on these per-example rows is ``edgemed.bench.compare``.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from typing import Any, Sequence
 
 import numpy as np
 
-from edgemed.bench import scoring
-
-# Per-example fields compared between base and trained, and their names in bench.json.
-PAIRED_METRICS = {"score": "unclipped_score", "hit_rate": "hit_rate", "pitfall_rate": "pitfall_rate",
-                  "tokens": "answer_tokens", "truncated": "truncation", "distinct_2": "distinct_2",
-                  "repeated_sentences": "repeated_sentences"}
+from edgemed.bench import scoring, stats
 
 
 def ratio(num: float, den: float) -> float | None:
@@ -124,27 +118,6 @@ def example_metrics(points: Sequence[float], met: Sequence[scoring.Met], respons
             "distinct_2": distinct_2(response), "repeated_sentences": repeated_sentence_rate(response)}
 
 
-def bootstrap_mean_ci(values: Sequence[float], n_bootstrap: int = 1000,
-                      seed: int = 0) -> tuple[float | None, float | None, float | None]:
-    """Unclipped mean and its 95% percentile bootstrap CI (resampling examples with replacement).
-
-    >>> bootstrap_mean_ci([-0.5, -0.5, -0.5])
-    (-0.5, -0.5, -0.5)
-    >>> m, lo, hi = bootstrap_mean_ci([-1.0, 0.0] * 20); m, lo < m < hi
-    (-0.5, True)
-    >>> bootstrap_mean_ci([])
-    (None, None, None)
-    """
-    arr = np.asarray(values, dtype=float)
-    if arr.size == 0:
-        return None, None, None
-    rng = np.random.default_rng(seed)
-    boot = arr[rng.integers(0, arr.size, size=(n_bootstrap, arr.size))].mean(axis=1)
-    lo, hi = np.percentile(boot, [2.5, 97.5])
-    mean = float(arr.mean())
-    return mean, min(float(lo), mean), max(float(hi), mean)
-
-
 def summarise(examples: Sequence[dict[str, Any]], n_bootstrap: int = 1000, seed: int = 0) -> dict[str, Any]:
     """A build's (or a theme's) metrics from ``example_metrics`` rows: clipped and unclipped scores, rates, length.
 
@@ -154,7 +127,7 @@ def summarise(examples: Sequence[dict[str, Any]], n_bootstrap: int = 1000, seed:
     """
     scores = [e["score"] for e in examples if e.get("score") is not None]
     agg = scoring.aggregate(scores, n_bootstrap, seed)
-    mean, lo, hi = bootstrap_mean_ci(scores, n_bootstrap, seed)
+    mean, lo, hi = stats.bootstrap_mean_ci(scores, n_bootstrap, seed)
     tot = {k: sum(e.get(k) or 0 for e in examples)
            for k in ("pos_met", "pos_judged", "neg_met", "neg_judged", "judge_failures")}
     tokens = [e["tokens"] for e in examples if e.get("tokens") is not None]
@@ -173,79 +146,3 @@ def summarise(examples: Sequence[dict[str, Any]], n_bootstrap: int = 1000, seed:
             "mean_words": float(np.mean(words)) if words else None,
             "n_truncated": sum(trunc), "truncation_rate": ratio(sum(trunc), len(trunc)),
             "distinct_2": mean_of("distinct_2"), "repeated_sentences": mean_of("repeated_sentences")}
-
-
-# --- base vs trained -----------------------------------------------------------------------------
-
-def sign_test(diffs: Sequence[float], tol: float = 1e-12) -> tuple[int, int, float]:
-    """Exact two-sided sign test: (n up, n down, p); ties (|d| ≤ tol) are dropped, no differences → p = 1.
-
-    >>> sign_test([0.1] * 8)                          # all 8 up: p = 2 / 2^8
-    (8, 0, 0.0078125)
-    >>> sign_test([0.0, 0.0]), sign_test([0.2, -0.1])
-    ((0, 0, 1.0), (1, 1, 1.0))
-    """
-    up = sum(1 for d in diffs if d > tol)
-    down = sum(1 for d in diffs if d < -tol)
-    n = up + down
-    if n == 0:
-        return up, down, 1.0
-    k = min(up, down)
-    return up, down, min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n)
-
-
-def paired_difference(a: Sequence[float], b: Sequence[float], n_bootstrap: int = 1000,
-                      seed: int = 0) -> dict[str, Any]:
-    """Mean per-prompt difference B − A, its paired-bootstrap 95% CI and the sign test, on one metric.
-
-    >>> d = paired_difference([0.1, 0.2, 0.3], [0.1, 0.2, 0.3])
-    >>> d["diff"], d["ci_low"], d["ci_high"], d["sign_p"]
-    (0.0, 0.0, 0.0, 1.0)
-    >>> d = paired_difference([0.0] * 10, [0.5] * 10); d["diff"], d["ci_low"], d["n_up"], round(d["sign_p"], 4)
-    (0.5, 0.5, 10, 0.002)
-    """
-    a_arr, b_arr = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if a_arr.shape != b_arr.shape or a_arr.ndim != 1 or a_arr.size == 0:
-        raise ValueError("paired_difference needs two equally long, non-empty lists")
-    d = b_arr - a_arr
-    diff, lo, hi = bootstrap_mean_ci(d, n_bootstrap, seed)
-    up, down, p = sign_test(d.tolist())
-    return {"n": int(d.size), "mean_a": float(a_arr.mean()), "mean_b": float(b_arr.mean()), "diff": diff,
-            "ci_low": lo, "ci_high": hi, "n_up": up, "n_down": down, "n_tie": int(d.size) - up - down,
-            "sign_p": p}
-
-
-def compare_examples(ex_a: dict[str, dict], ex_b: dict[str, dict], n_bootstrap: int = 1000,
-                     seed: int = 0) -> dict[str, dict[str, Any]]:
-    """Paired differences on every metric in PAIRED_METRICS, over the prompts where both have a value.
-
-    A metric missing from the per-example rows (an old bench.json) is simply left out.
-
-    >>> a = {"p1": {"score": -0.2, "tokens": 80}, "p2": {"score": 0.1, "tokens": 40}}
-    >>> b = {"p1": {"score": 0.0, "tokens": 60}, "p2": {"score": 0.3, "tokens": 20}}
-    >>> c = compare_examples(a, b); sorted(c), round(c["unclipped_score"]["diff"], 6), c["answer_tokens"]["diff"]
-    (['answer_tokens', 'unclipped_score'], 0.2, -20.0)
-    """
-    out = {}
-    for field, name in PAIRED_METRICS.items():
-        common = sorted(p for p in set(ex_a) & set(ex_b)
-                        if ex_a[p].get(field) is not None and ex_b[p].get(field) is not None)
-        if common:
-            out[name] = paired_difference([ex_a[p][field] for p in common], [ex_b[p][field] for p in common],
-                                          n_bootstrap, seed)
-    return out
-
-
-def verdict(ci_low: float | None, ci_high: float | None, higher_is_better: bool = True) -> str:
-    """Plain words for a difference's 95% CI: only a CI that excludes 0 counts as a change.
-
-    >>> verdict(0.01, 0.09), verdict(-0.01, 0.09), verdict(-0.09, -0.01)
-    ('helped', 'not shown to help', 'made it worse')
-    """
-    if ci_low is None or ci_high is None:
-        return "not measured"
-    if ci_low > 0:
-        return "helped" if higher_is_better else "made it worse"
-    if ci_high < 0:
-        return "made it worse" if higher_is_better else "helped"
-    return "not shown to help"

@@ -11,9 +11,10 @@ import datetime as _dt
 from pathlib import Path
 from typing import Any
 
-from edgemed.bench import latency, quality_metrics, scoring
+from edgemed.bench import compare, latency
 from edgemed.bench.config import BenchConfig
 from edgemed.bench.headline import headline_lines
+from edgemed.bench.layout import BENCH_JSON, REPORT_MD
 from edgemed.bench.machine import roofline_fraction, roofline_tok_s
 from edgemed.bench.report_quality import (diagnostics_section, keyword_section, paired_metrics_section,
                                           scale_section, theme_metric_sections)
@@ -111,9 +112,9 @@ def _add_speed_ratios(target_rows: list[dict]) -> None:
 def compare_groups(cfg: BenchConfig, target_rows: list[dict]) -> list[dict]:
     """Each later manifest vs the first (base vs trained), build by build, on the prompts both scored.
 
-    Each comparison holds the clipped-mean bootstrap and McNemar test (``scoring.compare_paired``) and,
+    Each comparison holds the clipped-mean bootstrap and McNemar test (``compare.compare_paired``) and,
     under ``metrics``, per-prompt paired differences with bootstrap CIs and sign tests on the unclipped
-    score, hit rate, pitfall rate and answer tokens (``quality_metrics.compare_examples``).
+    score, hit rate, pitfall rate and answer tokens (``compare.compare_examples``).
     """
     groups = [m.label for m in cfg.manifests]
     if len(groups) < 2:
@@ -127,10 +128,17 @@ def compare_groups(cfg: BenchConfig, target_rows: list[dict]) -> list[dict]:
                 continue
             ea, eb = a["quality"]["per_example"], b["quality"]["per_example"]
             keep = lambda d, f: {p: v[f] for p, v in d.items() if v[f] is not None}  # noqa: E731
-            c = scoring.compare_paired(keep(ea, "score"), keep(eb, "score"), keep(ea, "norm"), keep(eb, "norm"),
+            c = compare.compare_paired(keep(ea, "score"), keep(eb, "score"), keep(ea, "norm"), keep(eb, "norm"),
                                        cfg.quality.n_bootstrap, cfg.quality.seed)
             if c is not None:
-                metrics = quality_metrics.compare_examples(ea, eb, cfg.quality.n_bootstrap, cfg.quality.seed)
+                metrics = compare.compare_examples(ea, eb, cfg.quality.n_bootstrap, cfg.quality.seed)
+                lc = compare.length_controlled(ea, eb, cfg.quality.n_bootstrap, cfg.quality.seed)
+                if lc is not None:
+                    metrics["length_controlled"] = lc
+                independent = compare.independent_measures(a["quality"], b["quality"],
+                                                           cfg.quality.n_bootstrap, cfg.quality.seed)
+                if independent:
+                    metrics["independent"], metrics["independent_all"] = independent[0], independent
                 out.append({"a": a["label"], "b": b["label"], **c.to_dict(), "metrics": metrics})
     return out
 
@@ -262,5 +270,5 @@ def write_report(report: dict[str, Any], out: Path) -> None:
     from edgemed.bench.plots import write_plots
 
     report["plots"] = [p.name for p in write_plots(report, out)]
-    write_json_atomic(out / "bench.json", report)
-    write_text_atomic(out / "report.md", render_markdown(report))
+    write_json_atomic(out / BENCH_JSON, report)
+    write_text_atomic(out / REPORT_MD, render_markdown(report))

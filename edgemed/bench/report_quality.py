@@ -7,7 +7,7 @@ a section whose figures an older bench.json lacks is left out rather than printe
 
 from __future__ import annotations
 
-from edgemed.bench import quality_metrics
+from edgemed.bench.compare import verdict
 from edgemed.bench.headline import MINUS, p_text, signed
 
 
@@ -141,7 +141,7 @@ def paired_metrics_section(comparisons: list[dict]) -> list[str]:
                 up, down = NEUTRAL_WORDS[name]
                 word = up if m["ci_low"] > 0 else down if m["ci_high"] < 0 else "no clear change"
             else:
-                word = quality_metrics.verdict(m["ci_low"], m["ci_high"], higher_is_better=name != "pitfall_rate")
+                word = verdict(m["ci_low"], m["ci_high"], higher_is_better=name != "pitfall_rate")
             rows.append(f"| {c['a']} | {c['b']} | {label} | {m['n']} | {_m(m['mean_a'], spec)} | "
                         f"{_m(m['mean_b'], spec)} | {signed(m['diff'], spec)} [{signed(m['ci_low'], spec)}, "
                         f"{signed(m['ci_high'], spec)}] | {m['n_up']} / {m['n_down']} / {m['n_tie']}, "

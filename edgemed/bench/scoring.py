@@ -4,8 +4,8 @@ Two families, always labelled apart in reports (docs/method.md §5):
 
 - **HealthBench** (OpenAI simple-evals): per example, Σ points of met items / Σ positive points,
   not clipped; the aggregate is the mean clipped to [0, 1] with a bootstrap std of that clipped
-  mean; per ``axis:*`` rubric tag the same formula over the tag's items; per ``theme:*`` example
-  tag the example's overall score.
+  mean (``edgemed.bench.stats.clipped_mean_std``); per ``axis:*`` rubric tag the same formula over
+  the tag's items; per ``theme:*`` example tag the example's overall score.
 - **The paper's metrics** (arXiv 2606.05174): pass = normalised score > 0.5 with
   norm = (achieved − min_possible) / (max_possible − min_possible), min_possible = Σ negative
   points; accuracy = mean(pass); F1 = 2·acc / (1 + acc) because their ground truth is all ones;
@@ -27,6 +27,8 @@ from dataclasses import asdict, dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
+
+from edgemed.bench import stats
 
 Met = float | bool | None
 
@@ -124,10 +126,7 @@ def aggregate(scores: Sequence[float | None], n_bootstrap: int = 1000, seed: int
     if len(values) == 0:
         return Aggregate(None, None, 0, excluded)
     mean = float(np.clip(values.mean(), 0.0, 1.0))
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(values), size=(n_bootstrap, len(values)))
-    boot = np.clip(values[idx].mean(axis=1), 0.0, 1.0)
-    return Aggregate(mean, float(boot.std()), len(values), excluded)
+    return Aggregate(mean, stats.clipped_mean_std(values, n_bootstrap, seed), len(values), excluded)
 
 
 @dataclass(frozen=True)
@@ -267,90 +266,3 @@ def paper_keyword_metrics(items_list: Sequence[Sequence[Any]], responses: Sequen
     if len(items_list) != len(responses):
         raise ValueError(f"{len(items_list)} rubrics but {len(responses)} answers")
     return pass_rate_metrics([paper_keyword_pass(i, r) for i, r in zip(items_list, responses)])
-
-
-# --- base vs trained: paired tests over the prompts both runs scored ---------------------------
-
-@dataclass(frozen=True)
-class PairedComparison:
-    """B − A on the same prompts: HealthBench clipped-mean difference with a paired bootstrap,
-    and McNemar's exact test on the paper's pass/fail."""
-
-    n: int
-    score_a: float
-    score_b: float
-    diff: float
-    diff_ci_low: float
-    diff_ci_high: float
-    bootstrap_p: float
-    a_only_pass: int
-    b_only_pass: int
-    mcnemar_p: float
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-def paired_bootstrap(a: Sequence[float], b: Sequence[float], n_bootstrap: int = 1000,
-                     seed: int = 0) -> tuple[float, float, float, float]:
-    """Difference of clipped means (b − a), its 95% percentile CI and a two-sided bootstrap p-value.
-
-    Resamples prompt indices once for both arms, so prompt difficulty cancels out.
-
-    >>> d, lo, hi, p = paired_bootstrap([0.2] * 30, [0.6] * 30)
-    >>> round(d, 6), round(lo, 6), round(hi, 6), p
-    (0.4, 0.4, 0.4, 0.0)
-    """
-    a_arr, b_arr = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if a_arr.shape != b_arr.shape or a_arr.ndim != 1 or len(a_arr) == 0:
-        raise ValueError("paired_bootstrap needs two equally long, non-empty score lists")
-    diff = float(np.clip(b_arr.mean(), 0, 1) - np.clip(a_arr.mean(), 0, 1))
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(a_arr), size=(n_bootstrap, len(a_arr)))
-    boot = np.clip(b_arr[idx].mean(1), 0, 1) - np.clip(a_arr[idx].mean(1), 0, 1)
-    lo, hi = np.percentile(boot, [2.5, 97.5])
-    # Two-sided: how often the resampled difference lands on the other side of zero.
-    p = min(1.0, 2 * min(float((boot <= 0).mean()), float((boot >= 0).mean())))
-    return diff, float(lo), float(hi), p
-
-
-def mcnemar_exact(a_pass: Sequence[bool], b_pass: Sequence[bool]) -> tuple[int, int, float]:
-    """McNemar's exact test: (a-only passes, b-only passes, two-sided binomial p on the discordant pairs).
-
-    >>> mcnemar_exact([0] * 10, [1] * 8 + [0] * 2)    # 8 discordant, all favouring b: p = 2 / 2^8
-    (0, 8, 0.0078125)
-    >>> mcnemar_exact([1, 0], [1, 0])
-    (0, 0, 1.0)
-    """
-    if len(a_pass) != len(b_pass):
-        raise ValueError("mcnemar_exact needs paired lists of equal length")
-    a_only = sum(1 for x, y in zip(a_pass, b_pass) if x and not y)
-    b_only = sum(1 for x, y in zip(a_pass, b_pass) if y and not x)
-    n = a_only + b_only
-    if n == 0:
-        return a_only, b_only, 1.0
-    k = min(a_only, b_only)
-    p = 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n
-    return a_only, b_only, min(1.0, p)
-
-
-def compare_paired(scores_a: dict[str, float], scores_b: dict[str, float],
-                   norms_a: dict[str, float], norms_b: dict[str, float],
-                   n_bootstrap: int = 1000, seed: int = 0) -> PairedComparison | None:
-    """Compare two runs on the prompt_ids both scored (per-example HealthBench scores and norms).
-
-    >>> c = compare_paired({"p1": 0.1, "p2": 0.2}, {"p1": 0.9, "p2": 0.8},
-    ...                    {"p1": 0.4, "p2": 0.4}, {"p1": 0.9, "p2": 0.9})
-    >>> round(c.diff, 6), c.b_only_pass, c.mcnemar_p
-    (0.7, 2, 0.5)
-    """
-    common = sorted(set(scores_a) & set(scores_b))
-    if not common:
-        return None
-    a, b = [scores_a[k] for k in common], [scores_b[k] for k in common]
-    diff, lo, hi, p = paired_bootstrap(a, b, n_bootstrap, seed)
-    paired_norms = [k for k in common if k in norms_a and k in norms_b]
-    a_only, b_only, p_mc = mcnemar_exact([norms_a[k] > 0.5 for k in paired_norms],
-                                         [norms_b[k] > 0.5 for k in paired_norms])
-    return PairedComparison(len(common), float(np.clip(np.mean(a), 0, 1)), float(np.clip(np.mean(b), 0, 1)),
-                            diff, lo, hi, p, a_only, b_only, p_mc)

@@ -26,11 +26,14 @@ from typing import Any
 
 from edgemed.bench import latency, llama_bench, quality
 from edgemed.bench.config import BenchConfig, load_config
+from edgemed.bench.layout import BENCH_JSON, CONFIG, JOBS_DIR, LOGS, MACHINE, PROMPTS, label_name
 from edgemed.bench.machine import machine_info, memory_bandwidth, physical_cores
 from edgemed.bench.targets import Target, reference_targets, targets_from_manifest
-from edgemed.bench.worker import PROMPTS, run_job
+from edgemed.bench.worker import run_job
+from edgemed import console
 from edgemed.errors import ConfigError, EdgemedError
 from edgemed.io import write_json_atomic, write_jsonl_atomic
+from edgemed.locks import folder_lock
 
 log = logging.getLogger(__name__)
 
@@ -42,45 +45,47 @@ def run(config: BenchConfig | dict[str, Any] | None = None, progress: bool = Tru
     # 1. config
     cfg = load_config(config)
     out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    for name in (quality.GENERATIONS, quality.GRADES, latency.LATENCY):
-        drop_torn_tail(out / name)
-    threads = cfg.latency.threads or physical_cores()
+    # One writer per folder (a second bench here stops at once, exit 2); the stage's lines and log file.
+    with folder_lock(out), console.stage("bench", out / console.LOGS_DIR) as stage:
+        for name in LOGS:
+            drop_torn_tail(out / name)
+        threads = cfg.latency.threads or physical_cores()
 
-    # 2. builds (first: a bad manifest should fail before anything is loaded), then prompts
-    targets = collect_targets(cfg)
-    if cfg.quality.enabled:  # judges are built after the answers: check their files now, not then
-        from edgemed.judges.llamacpp import check_judge_gguf
+        # 2. builds (first: a bad manifest should fail before anything is loaded), then prompts
+        targets = collect_targets(cfg)
+        if cfg.quality.enabled:  # judges are built after the answers: check their files now, not then
+            from edgemed.judges.llamacpp import check_judge_gguf
 
-        check_judge_gguf(cfg.judge)
-        check_judge_gguf(getattr(cfg, "train_judge", None))
-    if not targets:
-        raise ConfigError("nothing to bench: no manifest artifacts passed parity and no references "
-                          "(use --include-failed, --reference default, or a manifest)")
-    records, subset = select_prompts(cfg) if cfg.quality.enabled else ([], None)
-    write_jsonl_atomic(out / PROMPTS, [r.to_dict() for r in records])
-    log.info("bench: %d build(s), %d prompt(s), %d thread(s): %s", len(targets), len(records), threads,
-             ", ".join(t.label for t in targets))
+            check_judge_gguf(cfg.judge)
+            check_judge_gguf(getattr(cfg, "train_judge", None))
+        if not targets:
+            raise ConfigError("nothing to bench: no manifest artifacts passed parity and no references "
+                              "(use --include-failed, --reference default, or a manifest)")
+        records, subset = select_prompts(cfg) if cfg.quality.enabled else ([], None)
+        write_jsonl_atomic(out / PROMPTS, [r.to_dict() for r in records])
+        stage.start(f"{len(targets)} build(s), {len(records)} prompt(s), {threads} thread(s): "
+                    + ", ".join(t.label for t in targets))
 
-    # 3. machine
-    machine = measure_machine(cfg, out, threads)
+        # 3. machine
+        machine = measure_machine(cfg, out, threads)
 
-    # 4. answers and timings, one worker per build; llama-bench (the C++ yardstick) times each GGUF
-    # right after the kit's worker did, so the two rates share the machine's state of the moment
-    for target in targets:
-        run_worker(cfg, target, records, out, threads, machine, progress)
-        if cfg.latency.enabled and cfg.latency.llama_bench:
-            llama_bench.run(target, cfg.latency, threads, out)
+        # 4. answers and timings, one worker per build; llama-bench (the C++ yardstick) times each GGUF
+        # right after the kit's worker did, so the two rates share the machine's state of the moment
+        for target in targets:
+            run_worker(cfg, target, records, out, threads, machine, progress)
+            if cfg.latency.enabled and cfg.latency.llama_bench:
+                llama_bench.run(target, cfg.latency, threads, out)
 
-    # 5. grades
-    judge_info, summaries = grade_and_score(cfg, targets, records, out, progress)
+        # 5. grades
+        judge_info, summaries = grade_and_score(cfg, targets, records, out, progress)
 
-    # 6. reports
-    report = build_report(cfg, targets, summaries, machine, judge_info, subset, threads, out)
-    write_report(report, out)
-    write_json_atomic(out / "config.json", cfg.to_dict())
-    log.info("bench: wrote %s", out / "bench.json")
-    return report
+        # 6. reports
+        report = build_report(cfg, targets, summaries, machine, judge_info, subset, threads, out)
+        write_report(report, out)
+        write_json_atomic(out / CONFIG, cfg.to_dict())
+        stage.done(f"{len(targets)} build(s), quality by {(report.get('judge') or {}).get('name', 'no judge')}; "
+                   f"{out / BENCH_JSON}")
+        return report
 
 
 def drop_torn_tail(path: Path) -> None:
@@ -146,7 +151,7 @@ def collect_targets(cfg: BenchConfig) -> list[Target]:
 
 def measure_machine(cfg: BenchConfig, out: Path, threads: int) -> dict[str, Any]:
     """Machine facts plus bandwidth; reused from machine.json when measured with the same settings."""
-    path = out / "machine.json"
+    path = out / MACHINE
     settings = {"threads": threads, "mib": cfg.latency.bandwidth_mib, "repeats": cfg.latency.bandwidth_repeats}
     if path.is_file():
         try:
@@ -181,12 +186,13 @@ def run_worker(cfg: BenchConfig, target: Target, records, out: Path, threads: in
     if not cfg.isolate:
         run_job(job)
         return
-    job_path = write_json_atomic(out / "jobs" / f"{target.label.replace('/', '__')}.json", job)
+    job_path = write_json_atomic(out / JOBS_DIR / f"{label_name(target.label)}.json", job)
     from edgemed.runtimes.llamacpp import run_child, timed_worker_env
 
     try:
         run_child([sys.executable, "-m", "edgemed.bench.worker", str(job_path)], f"bench worker for {target.label}",
-                  stdout=subprocess.DEVNULL, env=timed_worker_env())
+                  stdout=subprocess.DEVNULL, env={**timed_worker_env(), **console.child_env()},
+                  pass_fds=console.child_fds())  # its bars reach the terminal, its logs the stage log
     except EdgemedError as e:  # same kind (a crash stays a RuntimeCrash: exit code 4), one more hint
         raise type(e)(f"{e}. Re-run to resume; finished work is kept in {out}") from None
 
@@ -212,15 +218,20 @@ def grade_and_score(cfg: BenchConfig, targets: list[Target], records, out: Path,
             quality.grade_missing(judge, t, records, cfg.quality, out, progress=progress)
         for t in todo:
             summaries[t.label] = quality.quality_summary(t, records, cfg.quality, out, judge.fingerprint)
+            if summaries[t.label].get("judge_failures"):
+                console.warning(f"{t.label}: the judge failed on {summaries[t.label]['judge_failures']} criteria; "
+                                "they are left out of its score, not counted as unmet")
         stats = judge.stats.as_dict() if hasattr(judge, "stats") else {}
     finally:
         judge.close()
     info = judge_info(jcfg, judge.fingerprint, stats)
-    train = grade_with_training_judge(cfg, todo, records, out, judge.fingerprint, progress)
-    if train is not None:
-        info["train_judge"] = train["info"]
-        for label, summary in train["summaries"].items():
-            summaries[label]["train_judge"] = summary
+    seen = {judge.fingerprint}
+    for key, judge_cfg in (("train_judge", cfg.train_judge), ("independent_judge", cfg.independent_judge)):
+        second = grade_with_second_judge(cfg, judge_cfg, todo, records, out, seen, progress)
+        if second is not None:
+            info[key] = second["info"]
+            for label, summary in second["summaries"].items():
+                summaries[label][key] = summary
     return info, summaries
 
 
@@ -235,28 +246,32 @@ def judge_info(jcfg, fingerprint: str, stats: dict | None = None) -> dict[str, A
             "heldout_accuracy": recorded_accuracy(fingerprint)}
 
 
-def grade_with_training_judge(cfg: BenchConfig, todo: list[Target], records, out: Path, eval_fingerprint: str,
-                              progress: bool) -> dict[str, Any] | None:
-    """Grade the same answers with the judge that produced the training reward (``train_judge``).
+def grade_with_second_judge(cfg: BenchConfig, judge_cfg: dict | None, todo: list[Target], records, out: Path,
+                            seen: set[str], progress: bool) -> dict[str, Any] | None:
+    """Grade the same answers with another judge: the one that produced the training reward
+    (``train_judge``), or one that produced none (``independent_judge``).
 
-    Returns its info and, per build, its hit/pitfall rates and unclipped score; None when no training
-    judge is configured or it is the evaluation judge itself (then there is nothing to set beside it).
+    Returns its info and, per build, its hit/pitfall rates, unclipped score and per-prompt scores;
+    None when none is configured or it is a judge already graded with (``seen`` fingerprints).
     """
-    if not cfg.train_judge or not todo:
+    if not judge_cfg or not todo:
         return None
     from edgemed.judges import JudgeConfig, build_judge
 
-    jcfg = JudgeConfig.from_dict(cfg.train_judge)
+    jcfg = JudgeConfig.from_dict(judge_cfg)
     judge = build_judge(jcfg)
     try:
-        if judge.fingerprint == eval_fingerprint:
-            return None
+        if judge.fingerprint in seen:  # its verdicts are the ones already graded: say so, grade nothing
+            return {"info": {**judge_info(jcfg, judge.fingerprint), "same_as_eval": True}, "summaries": {}}
+        seen.add(judge.fingerprint)
         summaries = {}
         for t in todo:
             quality.grade_missing(judge, t, records, cfg.quality, out, progress=progress)
-            m = quality.quality_summary(t, records, cfg.quality, out, judge.fingerprint)["metrics"]
+            q = quality.quality_summary(t, records, cfg.quality, out, judge.fingerprint)
+            m = q["metrics"]
             summaries[t.label] = {"name": judge_info(jcfg, judge.fingerprint)["name"], "fingerprint": judge.fingerprint,
-                                  **{k: m.get(k) for k in ("hit_rate", "pitfall_rate", "unclipped", "judge_failures")}}
+                                  **{k: m.get(k) for k in ("hit_rate", "pitfall_rate", "unclipped", "judge_failures")},
+                                  "per_example_score": {p: e["score"] for p, e in q["per_example"].items()}}
     finally:
         judge.close()
     return {"info": judge_info(jcfg, judge.fingerprint), "summaries": summaries}

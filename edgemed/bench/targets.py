@@ -97,7 +97,7 @@ def targets_from_manifest(path: str | Path, label: str, include_base: bool = Tru
     for a in manifest.artifacts:
         if only is not None and a.name not in only:
             continue
-        if not a.passed and not include_failed:
+        if not a.usable and not include_failed:  # undecided builds are benched: not shown unfaithful
             continue
         digest = verify_artifact(a, strict=verify)
         parity = asdict(a.parity) if a.parity is not None else None

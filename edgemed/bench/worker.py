@@ -14,11 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from edgemed.bench.config import LatencyConfig, QualityConfig
+from edgemed.bench.layout import PROMPTS
 from edgemed.bench.targets import Target
 from edgemed.data.schema import RubricRecord
 from edgemed.io import read_jsonl_tolerant
-
-PROMPTS = "prompts.jsonl"
 
 
 def run_job(job: dict[str, Any]) -> dict[str, Any]:
@@ -45,8 +44,10 @@ def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print("usage: python -m edgemed.bench.worker JOB.json", file=sys.stderr)
         return 2
+    from edgemed import console
     from edgemed.errors import EdgemedError
 
+    console.setup()  # logs to stderr (the parent's stage log); bars to the terminal it handed down
     try:
         result = run_job(json.loads(Path(argv[0]).read_text(encoding="utf-8")))
     except EdgemedError as e:  # e.g. a model file damaged after the stage checked it: one line, no traceback

@@ -81,3 +81,29 @@ def load_healthbench(source: str | None = None, strict: bool = True) -> list[Rub
     (500, 'healthbench')
     """
     return load_healthbench_with_summary(source, strict)[0]
+
+
+def load_ideal_completions(source: str | None = None) -> dict[str, str]:
+    """``prompt_id`` → the physician-written ideal completion (``ideal_completions_data``) of every
+    record that has one; the rubric schema does not carry it, so it is read here from the raw file.
+
+    >>> ideal = load_ideal_completions(); 0 < len(ideal) < 500 and all(ideal.values())
+    True
+    """
+    from edgemed.data.jsonl import iter_json_lines
+
+    path = resolve_source(source)
+    out: dict[str, str] = {}
+    for line, obj in iter_json_lines(path):
+        if isinstance(obj, DataError):
+            raise obj
+        data = obj.get("ideal_completions_data") if isinstance(obj, dict) else None
+        text = data.get("ideal_completion") if isinstance(data, dict) else None
+        if text is None:
+            continue
+        if not isinstance(text, str) or not isinstance(obj.get("prompt_id"), str):
+            raise DataError("ideal_completion must be a string on a record with a prompt_id",
+                            path=str(path), line=line, field="ideal_completions_data.ideal_completion")
+        if text.strip():
+            out[obj["prompt_id"]] = text.strip()
+    return out

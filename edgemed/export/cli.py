@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 
 import click
 
@@ -41,12 +42,15 @@ from edgemed.export.config import ExportConfig
               help="Heart prompts used for parity.")
 @click.option("--tf-tokens", default=64, show_default=True, type=click.IntRange(1, 1024),
               help="Teacher-forced tokens per prompt (top-1 agreement, KL).")
+@click.option("--heldout-docs", default=None, type=click.IntRange(1, None),
+              help="Held-out heart documents the gated fidelity statistics read (default: all, about "
+                   "6,100 positions); fewer for quick checks, with wider intervals.")
 @click.option("--greedy-tokens", default=32, show_default=True, type=click.IntRange(1, 1024),
               help="Greedy tokens per prompt compared with PyTorch.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the summary as one JSON object (for scripts) instead of a table.")
 def command(model, adapter, profile, out, formats, imatrix, allow_degraded, force, threads, n_prompts, tf_tokens,
-            greedy_tokens, as_json):
+            heldout_docs, greedy_tokens, as_json):
     from edgemed.export import stage
 
     if model is None:
@@ -55,7 +59,8 @@ def command(model, adapter, profile, out, formats, imatrix, allow_degraded, forc
         model = adapter_base_spec(adapter) if adapter else "default"
     config = ExportConfig(model=model, adapter=adapter, out=out, profile=profile, formats=formats, imatrix=imatrix,
                           allow_degraded=allow_degraded, force=force, threads=threads,
-                          n_prompts=n_prompts, tf_tokens=tf_tokens, greedy_tokens=greedy_tokens)
+                          n_prompts=n_prompts, tf_tokens=tf_tokens, heldout_docs=heldout_docs,
+                          greedy_tokens=greedy_tokens)
     try:
         manifest = stage.run(config)
     except stage.ParityFailed as e:
@@ -73,9 +78,32 @@ def summary(manifest) -> dict:
                      "top1_agreement": None if p is None else p.top1_agreement,
                      "kl_mean": None if p is None else p.kl_mean,
                      "greedy_match_len_mean": None if p is None else p.greedy_match_len_mean,
-                     "tokenizer_equal": None if p is None else p.tokenizer_equal})
+                     "tokenizer_equal": None if p is None else p.tokenizer_equal,
+                     "heldout": None if p is None or p.heldout is None else asdict(p.heldout),
+                     "gates": None if p is None else p.gates,
+                     "quant_note": a.quant_note})
     return {"manifest": str(manifest.path), "architecture": manifest.source.architecture,
             "n_params": manifest.source.n_params, "artifacts": rows}
+
+
+def heldout_line(p) -> str:
+    """llama.cpp's summary of one build's held-out figures and its gates, as one line.
+
+    >>> from edgemed.export.fidelity import Statistics
+    >>> from edgemed.export.manifest import Parity
+    >>> h = Statistics(4096, 0.0061, 0.0003, 0.0021, 0.064, 0.21, 0.9, -0.0021, 0.0004, -0.05, 0.0, 0.03,
+    ...                0.02, 0.962, 0.003, 0.962, 0.956, 0.968)
+    >>> heldout_line(Parity(True, 0.97, 0.005, 19.0, 8, {}, True, h, {"top1_agreement": {
+    ...     "statistic": "top1", "bound": 0.95, "at_least": True, "low": 0.956, "high": 0.968, "verdict": "met"}}))
+    '4096 positions; KLD 0.0061 ± 0.0003 (median 0.0021, 99% 0.0640, 99.9% 0.2100); mean Δp -0.210 %; same top p 96.20 %; top-1 0.962 [0.956, 0.968]; top1 ≥ 0.95 met'
+    """
+    h = p.heldout
+    gates = ", ".join(f"{g['statistic']} {'≥' if g['at_least'] else '≤'} {g['bound']:g} {g['verdict']}"
+                      for g in p.gates.values())
+    return (f"{h.n_positions} positions; KLD {h.kld_mean:.4f} ± {h.kld_mean_se:.4f} (median {h.kld_median:.4f}, "
+            f"99% {h.kld_p99:.4f}, 99.9% {h.kld_p999:.4f}); mean Δp {100 * h.dp_mean:.3f} %; same top p "
+            f"{100 * h.same_top_p:.2f} %; top-1 {h.top1:.3f} [{h.top1_ci_low:.3f}, {h.top1_ci_high:.3f}]"
+            + (f"; {gates}" if gates else ""))
 
 
 def print_summary(manifest, as_json: bool = False) -> None:
@@ -88,12 +116,27 @@ def print_summary(manifest, as_json: bool = False) -> None:
 
     table = Table(title=f"{manifest.path}  ({manifest.source.architecture}, "
                         f"{manifest.source.n_params / 1e6:.1f}M params)")
-    for col in ("artifact", "status", "MB", "top-1", "KL", "greedy match", "tokenizer"):
+    for col in ("artifact", "status", "MB", "held-out top-1 [95% CI]", "held-out KLD", "top-1", "KL",
+                "greedy match", "tokenizer"):
         table.add_column(col, justify="left" if col in ("artifact", "status") else "right")
     for a in manifest.artifacts:
         p = a.parity
+        h = p and p.heldout
         table.add_row(a.name, a.status, f"{a.bytes / 1e6:.1f}",
+                      *(("-",) * 2 if not h else (f"{h.top1:.3f} [{h.top1_ci_low:.3f}, {h.top1_ci_high:.3f}]",
+                                                  f"{h.kld_mean:.4f} ± {h.kld_mean_se:.4f}")),
                       *(("-",) * 4 if p is None else (f"{p.top1_agreement:.3f}", f"{p.kl_mean:.4f}",
                                                       f"{p.greedy_match_len_mean:.1f}",
                                                       "equal" if p.tokenizer_equal else "DIFFERS")))
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    console.print("held-out = llama.cpp's KL-divergence statistics against fp32 on held-out heart text; "
+                  "top-1 / KL / greedy match = the choosing prompts",
+                  markup=False, highlight=False, soft_wrap=True)
+    for a in manifest.artifacts:
+        if a.parity is not None and a.parity.heldout is not None:
+            console.print(f"held-out: {a.name}: {heldout_line(a.parity)}", markup=False, highlight=False,
+                          soft_wrap=True)
+    for a in manifest.artifacts:  # what a build really holds, when its quant's name says otherwise
+        if a.quant_note:
+            console.print(f"note: {a.name}: {a.quant_note}", markup=False, highlight=False, soft_wrap=True)

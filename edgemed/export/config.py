@@ -167,6 +167,10 @@ class ExportConfig:
         "help": "Teacher-forced positions per prompt for top-1 agreement and KL; bounds parity time."})
     n_prompts: int = field(default=8, metadata={
         "help": "How many of the fixed heart prompts parity uses (at most 8); fewer for quick tests."})
+    heldout_docs: int | None = field(default=None, metadata={
+        "help": "How many held-out heart documents the gated fidelity statistics read (None: all 23, "
+                "about 6,100 positions); fewer for quick tests, where wider intervals leave more "
+                "builds undecided."})
     greedy_tokens: int = field(default=32, metadata={
         "help": "Greedy continuation length compared token by token with the PyTorch model."})
     threads: int = field(default=2, metadata={
@@ -185,6 +189,8 @@ class ExportConfig:
         self.out = absolute(self.out)
         if self.imatrix not in ("none", "heart"):
             raise ConfigError(f"unknown imatrix source {self.imatrix!r} (known: none, heart)", key="imatrix")
+        if self.heldout_docs is not None and self.heldout_docs < 1:
+            raise ConfigError(f"must be at least 1 (or null: all), got {self.heldout_docs}", key="heldout_docs")
         if self.model != "default" and Path(self.model).expanduser().exists():
             self.model = absolute(self.model)
         if self.adapter is not None:

@@ -21,7 +21,8 @@ from edgemed.export import converter
 log = logging.getLogger(__name__)
 
 # quant name → llama.cpp file type. k-quants need rows divisible by 256; llama.cpp falls back to
-# q5_0/q8_0 etc. per tensor where they are not, so the manifest records the actual tensor types.
+# q5_0/q8_0 etc. per tensor where they are not, so the manifest records the actual tensor types
+# and, where they differ from the quant's own, a one-line ``quant_note`` (quant_note.py).
 FTYPES = {"f16": "LLAMA_FTYPE_MOSTLY_F16", "q8_0": "LLAMA_FTYPE_MOSTLY_Q8_0",
           "q4_k_m": "LLAMA_FTYPE_MOSTLY_Q4_K_M", "q5_k_m": "LLAMA_FTYPE_MOSTLY_Q5_K_M",
           "q4_0": "LLAMA_FTYPE_MOSTLY_Q4_0", "q3_k_m": "LLAMA_FTYPE_MOSTLY_Q3_K_M",
@@ -68,6 +69,20 @@ def tensor_types(path: Path) -> dict[str, int]:
 
     counts = Counter(t.tensor_type.name for t in GGUFReader(path).tensors)
     return dict(sorted(counts.items()))
+
+
+def row_widths(path: Path) -> list[int]:
+    """The distinct row lengths (columns, ggml's ``ne[0]``) of the matrices a GGUF stores.
+
+    k-quants need them divisible by 256 (``quant_note`` says which were not).
+
+    >>> from edgemed.models import default_gguf_path
+    >>> row_widths(default_gguf_path())
+    [576, 1536]
+    """
+    from gguf import GGUFReader
+
+    return sorted({int(t.shape[0]) for t in GGUFReader(path).tensors if len(t.shape) >= 2})
 
 
 def read_tokenizer_meta(path: Path) -> dict[str, Any]:

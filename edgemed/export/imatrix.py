@@ -3,10 +3,11 @@
 An importance matrix records, per weight column, how strongly the activations that multiply it
 fire on some calibration text (``llama-imatrix``); the quantizer then spends its rounding error
 where the model's inputs are small. Calibrated on heart text, the low-bit quants keep what a heart
-assistant uses. The calibration text is the packaged heart rubric set
-(``edgemed/data/assets/heart_rubrics.jsonl``: each question with its reference answer, in the
-model's chat template), never the parity prompts (``parity.HEART_PROMPTS``) or their continuations,
-so parity stays a held-out measurement.
+assistant uses. The calibration text is the packaged heart rubric set's
+``train`` and ``validation`` splits (``edgemed/data/assets/heart_rubrics.jsonl``: each question with
+its reference answer, in the model's chat template). Its ``test`` split is part of the held-out
+fidelity text (``heldout.py``), and the parity prompts (``parity.HEART_PROMPTS``) are never in it,
+so neither fidelity measurement is made on text the quantizer was tuned on.
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ from edgemed.export import llama_tools
 log = logging.getLogger(__name__)
 
 SOURCES = ("none", "heart")
-# llama-imatrix context per chunk: the rubric set (~70 Q&A pairs) gives ~35 chunks of 256 tokens.
+# llama-imatrix context per chunk: the 63 train/validation Q&A pairs give about 30 chunks of 256 tokens.
 CHUNK_TOKENS = 256
 # Quants that read an importance matrix; f16/q8_0 are near lossless and ignore one.
 USES_IMATRIX = ("q6_k", "q5_k_m", "q4_k_m", "q4_0", "q3_k_m", "q2_k", "iq4_nl")
+# The rubric split held out of calibration: the held-out fidelity text is made from it.
+HELD_OUT_SPLIT = "test"
 
 
 def render_pairs(pairs: list[tuple[str, str]], chat_template=None) -> str:
@@ -40,7 +43,8 @@ def render_pairs(pairs: list[tuple[str, str]], chat_template=None) -> str:
 
 
 def heart_pairs() -> list[tuple[str, str]]:
-    """(question, reference answer) of every packaged heart rubric record that has an answer.
+    """(question, reference answer) of every packaged heart rubric record that has an answer and is
+    not in the held-out ``test`` split.
 
     >>> pairs = heart_pairs(); len(pairs) > 50 and all(q and a for q, a in pairs)
     True
@@ -51,19 +55,26 @@ def heart_pairs() -> list[tuple[str, str]]:
     from edgemed.data.rar import load_rar_medicine
 
     return [(r.user_text, r.reference_answer) for r in load_rar_medicine("edgemed-heart")
-            if r.reference_answer]
+            if r.reference_answer and r.split != HELD_OUT_SPLIT]
+
+
+def chat_pair(tokenizer=None):
+    """``(question, answer) -> text`` in ``tokenizer``'s chat template (user turn, assistant turn),
+    or None when it has none (``render_pairs`` then writes them as plain lines)."""
+    if tokenizer is None or not getattr(tokenizer, "chat_template", None):
+        return None
+
+    def render(q: str, a: str) -> str:
+        return tokenizer.apply_chat_template(
+            [{"role": "user", "content": q}, {"role": "assistant", "content": a}], tokenize=False)
+    return render
 
 
 def calibration_text(source: str, tokenizer=None) -> str:
     """The calibration text for ``source`` (``heart``), in ``tokenizer``'s chat template if it has one."""
     if source != "heart":
         raise ConfigError(f"unknown imatrix source {source!r} (known: {', '.join(SOURCES)})")
-    template = None
-    if tokenizer is not None and getattr(tokenizer, "chat_template", None):
-        def template(q: str, a: str) -> str:
-            return tokenizer.apply_chat_template(
-                [{"role": "user", "content": q}, {"role": "assistant", "content": a}], tokenize=False)
-    return render_pairs(heart_pairs(), template)
+    return render_pairs(heart_pairs(), chat_pair(tokenizer))
 
 
 def calibration_digest(source: str) -> str:

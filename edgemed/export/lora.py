@@ -8,10 +8,12 @@ A ``gguf-lora-QUANT`` build is a folder an edge runtime loads as one model::
       Modelfile      FROM ./base.gguf + ADAPTER ./adapter.gguf (``ollama create … -f``)
 
 Several adapters can then share one base on the device. Parity: base + adapter in llama.cpp is
-compared with the merged model in PyTorch (the usual figures and the quant's thresholds) and with
-the merged model converted to a GGUF of the same quant (top-1 agreement ≥ ``MERGED_TOP1_BOUND``):
-applying the adapter at run time must give what merging would have given (at 5 bits and below the
-quant's own top-1 bound instead: merging first changes which weights get rounded).
+measured against the merged model in PyTorch fp32 (the usual figures, the held-out statistics and
+the quant's thresholds), and so is the merged model converted to a GGUF of the same quant. The
+adapter build must be as faithful to fp32 as that merged build, within noise (``fidelity.within_noise``
+on the held-out text): two roundings of the same weights are compared by what each loses against
+fp32, never by how often they agree with each other (they disagree about as much as each does with
+fp32).
 """
 
 from __future__ import annotations
@@ -29,20 +31,6 @@ log = logging.getLogger(__name__)
 BASE_FILE, ADAPTER_FILE = "base.gguf", "adapter.gguf"
 # The adapter's tensors are small (rank x width); f16 halves them with no measurable effect.
 ADAPTER_OUTTYPE = "f16"
-# Base + adapter vs the merged GGUF of the same quant, teacher-forced top-1. At f16/q8_0 the two
-# differ only by rounding the adapter's product: 0.99. At 5 bits and below, merging first changes
-# which weights get rounded, as much as quantizing does, so the quant's own top-1 bound applies.
-MERGED_TOP1_BOUND = 0.99
-EXACT_QUANTS = ("f16", "q8_0")
-
-
-def merged_top1_bound(quant: str, thresholds: dict[str, float]) -> float:
-    """The top-1 agreement a ``gguf-lora`` build of ``quant`` needs with the merged GGUF.
-
-    >>> merged_top1_bound("q8_0", {"top1_agreement": 0.95}), merged_top1_bound("q4_0", {"top1_agreement": 0.65})
-    (0.99, 0.65)
-    """
-    return MERGED_TOP1_BOUND if quant in EXACT_QUANTS else float(thresholds.get("top1_agreement", 0.0))
 
 
 def lora_files(folder: str | os.PathLike) -> tuple[Path, Path]:
@@ -119,12 +107,13 @@ class AdapterInputs:
     """What the gguf-lora builds of one export share, made once and lazily under ``root``: the
     adapter GGUF, the merged HF model, its PyTorch parity reference and its GGUFs per quant."""
 
-    def __init__(self, adapter: str, base_dir: Path, root: Path, parity_options: dict):
+    def __init__(self, adapter: str, base_dir: Path, root: Path, parity_options: dict,
+                 heldout_docs: int | None = None):
         from edgemed.train.merge import find_adapter
 
         self.adapter, self.base_dir, self.root = find_adapter(adapter), Path(base_dir), root
-        self.parity_options = parity_options
-        self._ref = None
+        self.parity_options, self.heldout_docs = parity_options, heldout_docs
+        self._ref = self._heldout = None
 
     def adapter_gguf(self) -> Path:
         from edgemed.export import converter
@@ -154,6 +143,14 @@ class AdapterInputs:
             self._ref = parity.torch_reference(self.merged(), **self.parity_options)
         return self._ref
 
+    def heldout_reference(self):
+        from edgemed.export import heldout
+
+        if self._heldout is None:
+            self._heldout = heldout.torch_reference(self.merged(), self.root / "heldout-merged.npy",
+                                                    self.parity_options.get("threads", 2), self.heldout_docs)
+        return self._heldout
+
     def merged_gguf(self, quant: str, threads: int) -> Path:
         from edgemed.export import gguf
 
@@ -173,42 +170,48 @@ def build(inputs: AdapterInputs, base_gguf: Path, quant: str, staging: Path, thr
     """Assemble one gguf-lora folder in ``staging`` and measure it; returns (artifact extras, parity).
 
     ``modelfile_text(base_name, adapter_name)`` renders the Modelfile (chat template, stops, n_ctx).
+    The extras' ``lora.merged_gguf`` holds the merged build's held-out figures and the verdict of
+    the comparison (``merged_verdict`` reads it).
     """
-    from edgemed.export import gguf, parity
+    from edgemed.export import fidelity, gguf, heldout, parity
 
     base, adapter = lora_files(staging)
     link_or_copy(base_gguf, base)
     shutil.copy2(inputs.adapter_gguf(), adapter)
     (staging / "Modelfile").write_text(modelfile_text(BASE_FILE, ADAPTER_FILE), encoding="utf-8")
-    ref = inputs.reference()
-    n_ctx = ref.max_len + 8
+    ref, held = inputs.reference(), inputs.heldout_reference()
+    n_ctx = max(ref.max_len, held.max_len) + 8
     with_adapter = parity.LlamaCppRuntime(base, threads, n_ctx, lora_path=adapter)
     try:
-        figures = parity.measure(with_adapter, ref, thresholds)
-        merged = parity.LlamaCppRuntime(inputs.merged_gguf(quant, threads), threads, n_ctx)
-        try:
-            top1 = parity.top1_between(with_adapter, merged, ref)
-        finally:
-            merged.close()
+        figures = parity.measure(with_adapter, ref, thresholds, held)
     finally:
         with_adapter.close()
-    bound = merged_top1_bound(quant, thresholds)
-    figures.passed = bool(figures.passed and top1 >= bound)
-    log.info("gguf-lora-%s: top-1 agreement with the merged %s GGUF %.3f (bound %.2f)", quant, quant,
-             top1, bound)
+    merged = parity.LlamaCppRuntime(inputs.merged_gguf(quant, threads), threads, n_ctx)
+    try:
+        merged_stats = heldout.measure(merged, held)
+    finally:
+        merged.close()
+    comparison = fidelity.within_noise(figures.heldout, merged_stats)
+    log.info("gguf-lora-%s against the merged %s GGUF, both against fp32 on held-out text: top-1 %.3f vs "
+             "%.3f, KLD %.4f vs %.4f: %s", quant, quant, figures.heldout.top1, merged_stats.top1,
+             figures.heldout.kld_mean, merged_stats.kld_mean,
+             "within noise" if comparison["verdict"] == "met" else "worse beyond noise")
     extra = {"tensor_types": gguf.tensor_types(base), "lora": {
         "adapter": str(inputs.adapter), "adapter_sha256": adapter_fingerprint(inputs.adapter),
         "adapter_outtype": ADAPTER_OUTTYPE, "base_artifact": f"gguf-{quant}",
-        "merged_gguf_top1": round(top1, 6), "merged_gguf_top1_bound": bound}}
+        "merged_gguf": {"top1": merged_stats.top1, "top1_ci_low": merged_stats.top1_ci_low,
+                        "top1_ci_high": merged_stats.top1_ci_high, "kld_mean": merged_stats.kld_mean,
+                        "kld_mean_se": merged_stats.kld_mean_se, **comparison}}}
     return extra, figures
 
 
-def merged_bound_met(lora: dict | None) -> bool:
-    """True for a non-adapter build, else whether its merged-GGUF agreement meets its bound.
+def merged_verdict(lora: dict | None) -> str | None:
+    """A gguf-lora build's comparison with the merged build of its quant (``met``/``missed``), or
+    None for any other build.
 
-    >>> merged_bound_met(None), merged_bound_met({"merged_gguf_top1": 0.95, "merged_gguf_top1_bound": 0.99})
-    (True, False)
+    >>> merged_verdict(None), merged_verdict({"merged_gguf": {"verdict": "met"}})
+    (None, 'met')
     """
     if not lora:
-        return True
-    return lora.get("merged_gguf_top1", 0.0) >= lora.get("merged_gguf_top1_bound", MERGED_TOP1_BOUND)
+        return None
+    return (lora.get("merged_gguf") or {}).get("verdict", "missed")

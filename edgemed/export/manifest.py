@@ -13,6 +13,7 @@ Layout (schema_version 1)::
                     "path": "gguf-q4_k_m/model.gguf", "bytes": ..., "sha256": ...,
                     "status": "passed", "parity": {...}, "runtime": {...},
                     "tensor_types": {"q4_K": 120, ...}, "modelfile": "gguf-q4_k_m/Modelfile",
+                    "quant_note": "q4_k_m holds ... llama.cpp fell back",  # only when it did
                     "inputs_key": "...", "build_seconds": 12.3}]}
 """
 
@@ -27,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from edgemed.errors import DataError
+from edgemed.export.fidelity import Statistics
+from edgemed.export.quant_note import quant_note
 from edgemed.io import sha256_file, write_json_atomic
 
 SCHEMA_VERSION = 1
@@ -40,7 +43,9 @@ QUANTS: dict[str, tuple[str, ...]] = {
     # A base GGUF of this quant + a LoRA adapter GGUF, run together (edgemed/export/lora.py).
     "gguf-lora": ("f16", "q8_0", "q4_k_m", "q5_k_m", "q4_0", "q3_k_m", "q2_k"),
 }
-STATUSES = ("passed", "failed")
+# passed: every bound met; undecided: some bound's interval straddles it (kept, with a warning);
+# failed: a bound missed (kept, marked; the export exits 3 unless --allow-degraded).
+STATUSES = ("passed", "undecided", "failed")
 
 
 @dataclass
@@ -56,7 +61,14 @@ class Source:
 
 @dataclass
 class Parity:
-    """Agreement of one artifact with the PyTorch source on the fixed heart prompts."""
+    """How faithful one artifact is to the PyTorch source.
+
+    ``top1_agreement``, ``kl_mean`` and ``greedy_match_len_mean`` are measured on the fixed heart
+    prompts, the set recipes and thresholds were chosen on; ``heldout`` holds llama.cpp's statistics
+    on the held-out heart text (``heldout.py``), which the top-1 and KL bounds are judged on;
+    ``gates`` says, per bound, which statistic, its 95 % interval and the verdict (met, missed,
+    undecided). ``passed`` is true when every bound is met.
+    """
 
     tokenizer_equal: bool
     top1_agreement: float
@@ -65,6 +77,8 @@ class Parity:
     n_prompts: int
     thresholds: dict[str, float]
     passed: bool
+    heldout: Statistics | None = None
+    gates: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -88,9 +102,11 @@ class Artifact:
     runtime: dict[str, Any] = field(default_factory=dict)
     tensor_types: dict[str, int] = field(default_factory=dict)
     modelfile: str | None = None
+    # GGUF builds whose tensors are not all of the quant's own types (llama.cpp fell back): one line.
+    quant_note: str | None = None
     # GGUF quants made with an importance matrix: its calibration source and text hash; else None.
     imatrix: dict[str, Any] | None = None
-    # gguf-lora builds: the adapter (source, sha256, outtype) and its agreement with the merged GGUF.
+    # gguf-lora builds: the adapter (source, sha256, outtype) and its comparison with the merged GGUF.
     lora: dict[str, Any] | None = None
     inputs_key: str = ""  # hash of everything the build depends on: equal key → skip the rebuild
     build_seconds: float = 0.0
@@ -104,15 +120,17 @@ class Artifact:
     def passed(self) -> bool:
         return self.status == "passed"
 
+    @property
+    def usable(self) -> bool:
+        """Passed, or undecided (not shown unfaithful): what the bench takes by default."""
+        return self.status != "failed"
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d.pop("manifest_dir")
-        if self.modelfile is None:
-            d.pop("modelfile")
-        if self.imatrix is None:
-            d.pop("imatrix")
-        if self.lora is None:
-            d.pop("lora")
+        for optional in ("modelfile", "quant_note", "imatrix", "lora"):
+            if d[optional] is None:
+                d.pop(optional)
         return d
 
 
@@ -263,12 +281,23 @@ def _parse(raw: Any, path: Path) -> Manifest:
                             greedy_match_len_mean=float(need(p, "greedy_match_len_mean", (int, float), pw)),
                             n_prompts=need(p, "n_prompts", int, pw),
                             thresholds=dict(need(p, "thresholds", dict, pw)),
-                            passed=need(p, "passed", bool, pw))
+                            passed=need(p, "passed", bool, pw),
+                            gates=dict(p.get("gates") or {}))
+            if p.get("heldout") is not None:
+                try:
+                    parity.heldout = Statistics.from_dict(need(p, "heldout", dict, pw))
+                except (KeyError, TypeError) as e:
+                    raise DataError("missing or not a number", path=str(path),
+                                    field=f"{pw}heldout.{e.args[0]}") from None
+        tensor_types = dict(a.get("tensor_types") or {})
+        note = a.get("quant_note") if isinstance(a.get("quant_note"), str) else None
+        if note is None and fmt.startswith("gguf"):  # written before builds carried their note
+            note = quant_note(quant, tensor_types)
         manifest.put(Artifact(
             name=need(a, "name", str, where), format=fmt, quant=quant, path=rel,
             bytes=need(a, "bytes", int, where), sha256=need(a, "sha256", str, where), status=status,
             parity=parity, runtime=dict(a.get("runtime") or {}),
-            tensor_types=dict(a.get("tensor_types") or {}), modelfile=modelfile,
+            tensor_types=tensor_types, modelfile=modelfile, quant_note=note,
             imatrix=a.get("imatrix") if isinstance(a.get("imatrix"), dict) else None,
             lora=a.get("lora") if isinstance(a.get("lora"), dict) else None,
             inputs_key=str(a.get("inputs_key", "")), build_seconds=float(a.get("build_seconds", 0.0))))

@@ -21,8 +21,9 @@ CHATML_TEMPLATE = """{{- if .System }}<|im_start|>system
 
 
 def render_modelfile(gguf_name: str, chat_template: str | None, stop_tokens: list[str],
-                     n_ctx: int | None = None, adapter: str | None = None) -> str:
-    """Modelfile text for ``gguf_name`` (a path relative to the Modelfile).
+                     n_ctx: int | None = None, adapter: str | None = None, note: str | None = None) -> str:
+    """Modelfile text for ``gguf_name`` (a path relative to the Modelfile); ``note`` (what the build
+    really holds, ``quant_note``) goes on top as a comment.
 
     >>> tpl = "{{ '<|im_start|>system\\nYou are kind.<|im_end|>\\n' }}{{'<|im_start|>' + m }}"
     >>> text = render_modelfile("model.gguf", tpl, ["<|im_end|>"], n_ctx=2048)
@@ -33,8 +34,11 @@ def render_modelfile(gguf_name: str, chat_template: str | None, stop_tokens: lis
     (True, True)
     >>> render_modelfile("base.gguf", None, [], adapter="adapter.gguf").splitlines()[:2]
     ['FROM ./base.gguf', 'ADAPTER ./adapter.gguf']
+    >>> render_modelfile("m.gguf", None, [], note="q4_k_m holds Q5_0 166 ...").splitlines()[:2]
+    ['# q4_k_m holds Q5_0 166 ...', 'FROM ./m.gguf']
     """
-    lines = [f"FROM ./{gguf_name}"]
+    lines = [f"# {line}" for line in (note or "").splitlines()]
+    lines.append(f"FROM ./{gguf_name}")
     if adapter:  # a LoRA GGUF Ollama applies on top of the base (edgemed export --adapter)
         lines.append(f"ADAPTER ./{adapter}")
     lines.append("")

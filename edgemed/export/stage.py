@@ -4,7 +4,8 @@
 
 Reads top to bottom in the order it runs: load the config and device profile; resolve and check the
 source; then for each build either skip it (same inputs key, file present) or build it in a staging
-folder, measure parity, move it into place and rewrite the manifest. A kill or a full disk leaves
+folder, measure parity (choosing prompts and held-out heart text), judge it, move it into place and
+rewrite the manifest. A kill or a full disk leaves
 finished artifacts and the manifest intact and nothing half-written under a final name.
 """
 
@@ -20,14 +21,17 @@ import time
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from edgemed import console
 from edgemed.errors import EnvironmentFailure, ParityError
-from edgemed.export import gguf, imatrix, lora, onnx, onnx_genai, parity
+from edgemed.export import gguf, heldout, imatrix, lora, onnx, onnx_genai, parity
 from edgemed.export.config import BuildSpec, DeviceProfile, ExportConfig
 from edgemed.errors import DataError
 from edgemed.export.manifest import (MANIFEST_NAME, Artifact, Manifest, Source, artifact_bytes,
                                      artifact_digest, load_manifest)
 from edgemed.export.modelfile import render_modelfile
+from edgemed.export.quant_note import quant_note
 from edgemed.export.source import check_supported, describe_source, read_config
+from edgemed.locks import folder_lock
 
 log = logging.getLogger(__name__)
 
@@ -56,36 +60,69 @@ def run(config: ExportConfig) -> Manifest:
     profile = config.device_profile()
     builds = lora.with_lora_builds(config.build_list(profile), config.adapter)
     out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
+    # One writer per folder (a second export here stops at once, exit 2); the stage's lines and log file.
+    with folder_lock(out), console.stage("export", out / console.LOGS_DIR) as stage:
+        # 2. source model, checked before any work
+        source = describe_source(config.model)
+        check_supported(source, read_config(Path(source.path)), {b.format for b in builds})
+        tools = tool_versions()
+        manifest = _open_manifest(out, source, tools)
+        stage.start(f"{len(builds)} build(s) of {config.model} → {out}")
 
-    # 2. source model, checked before any work
-    source = describe_source(config.model)
-    check_supported(source, read_config(Path(source.path)), {b.format for b in builds})
-    tools = tool_versions()
-    manifest = _open_manifest(out, source, tools)
+        # 3. build, check, record — one artifact at a time, manifest rewritten after each
+        work = _Work(config, profile, source, manifest, tools)
+        try:
+            for build in console.track(builds, "export", "build", name=lambda b: b.name):
+                key = work.key_of(build)
+                old = manifest.artifact(build.name)
+                if old and not config.force and _up_to_date(old, key):
+                    _rejudge(old, profile.thresholds_for(build.quant))
+                    log.info("%s: up to date (%s), skipped", build.name, old.status)
+                else:
+                    manifest.put(_build_one(work, build, key, out))
+                manifest.tools = tools
+                manifest.write()
+        finally:
+            work.cleanup()
 
-    # 3. build, check, record — one artifact at a time, manifest rewritten after each
-    work = _Work(config, profile, source, manifest, tools)
-    try:
-        for build in builds:
-            key = work.key_of(build)
-            old = manifest.artifact(build.name)
-            if old and not config.force and _up_to_date(old, key):
-                _rejudge(old, profile.thresholds_for(build.quant))
-                log.info("%s: up to date (%s), skipped", build.name, old.status)
-            else:
-                manifest.put(_build_one(work, build, key, out))
-            manifest.tools = tools
-            manifest.write()
-    finally:
-        work.cleanup()
+        # 4. verdict: failed → exit 3 (unless --allow-degraded); undecided → kept, with a warning
+        failed = [a.name for a in manifest.artifacts if a.status == "failed" and
+                  a.name in {b.name for b in builds}]
+        stage.done(_tell(manifest, {b.name for b in builds}))
+        if failed and not config.allow_degraded:
+            raise ParityFailed(manifest, failed)
+        return manifest
 
-    # 4. verdict
-    failed = [a.name for a in manifest.artifacts if a.status == "failed" and
-              a.name in {b.name for b in builds}]
-    if failed and not config.allow_degraded:
-        raise ParityFailed(manifest, failed)
-    return manifest
+
+def _tell(manifest: Manifest, names: set[str]) -> str:
+    """One terminal line per build whose parity failed or was undecided, or whose quant fell back; the
+    stage's figures."""
+    built = [a for a in manifest.artifacts if a.name in names]
+    for a in built:
+        if a.quant_note:
+            console.warning(f"{a.name}: {a.quant_note}")
+        if a.status == "failed" and a.parity is not None:
+            reasons = [_gates_in_words(a.parity, "missed")] + ([] if a.parity.tokenizer_equal else
+                                                                ["tokenizer DIFFERS"])
+            if lora.merged_verdict(a.lora) == "missed":
+                reasons.append("less faithful than the merged build of its quant beyond noise (lora.merged_gguf)")
+            console.warning(f"{a.name}: parity below its bounds: {'; '.join(r for r in reasons if r)}")
+        if a.status == "undecided":
+            console.warning(f"{a.name}: undecided, kept: {_gates_in_words(a.parity, 'undecided')}; "
+                            "a longer text would decide")
+    top1 = sorted(a.parity.heldout.top1 if a.parity.heldout else a.parity.top1_agreement
+                  for a in built if a.parity is not None)
+    passed = sum(a.status == "passed" for a in built)
+    undecided = sum(a.status == "undecided" for a in built)
+    return (f"{passed} of {len(built)} build(s) passed parity" + (f", {undecided} undecided" if undecided else "")
+            + (f", held-out top-1 {top1[0]:.3f}–{top1[-1]:.3f}" if top1 else "") + f"; {manifest.path}")
+
+
+def _gates_in_words(p, verdict: str) -> str:
+    """The bounds with this verdict (``missed``, ``undecided``): statistic, interval, bound."""
+    return "; ".join(f"{g['statistic']} [{g['low']:.4f}, {g['high']:.4f}] against "
+                     f"{'≥' if g['at_least'] else '≤'} {g['bound']:g} ({key})"
+                     for key, g in (p.gates if p else {}).items() if g["verdict"] == verdict)
 
 
 def _build_one(work: "_Work", build: BuildSpec, key: str, out: Path) -> Artifact:
@@ -106,13 +143,15 @@ def _build_one(work: "_Work", build: BuildSpec, key: str, out: Path) -> Artifact
                 rel, extra = "", {"tensor_types": onnx_genai.quantize(work.genai_base(), staging, build.quant)}
             else:
                 rel, extra = _build_onnx(work, build, staging)
-            ref = work.reference()
+            ref, held = work.reference(), work.heldout()
             runtime = parity.open_runtime(build.format, staging / rel if build.format == "gguf" else staging,
-                                          work.config.threads, n_ctx=ref.max_len + 8)
+                                          work.config.threads, n_ctx=max(ref.max_len, held.max_len) + 8)
             try:
-                figures = parity.measure(runtime, ref, work.profile.thresholds_for(build.quant))
+                figures = parity.measure(runtime, ref, work.profile.thresholds_for(build.quant), held)
             finally:
                 runtime.close()
+        status = parity.judge(figures, work.profile.thresholds_for(build.quant),
+                              lora.merged_verdict(extra.get("lora")))
         _replace_dir(staging, final, work.root)
     except OSError as e:
         shutil.rmtree(staging, ignore_errors=True)
@@ -127,12 +166,14 @@ def _build_one(work: "_Work", build: BuildSpec, key: str, out: Path) -> Artifact
     artifact = Artifact(
         name=build.name, format=build.format, quant=build.quant, path=path,
         bytes=artifact_bytes(out / path), sha256=artifact_digest(out / path),
-        status="passed" if figures.passed else "failed", parity=figures,
+        status=status, parity=figures,
         runtime=dict(work.profile.runtime.get(build.format, {})), inputs_key=key,
         build_seconds=round(time.monotonic() - started, 1), **extra)
-    log.info("%s: %s — top1 %.3f, KL %.4f, greedy match %.1f, %.1f MB", build.name, artifact.status,
-             figures.top1_agreement, figures.kl_mean, figures.greedy_match_len_mean,
-             artifact.bytes / 1e6)
+    h = figures.heldout
+    log.info("%s: %s — held-out top1 %.3f [%.3f, %.3f], KLD %.4f ± %.4f over %d positions; choosing "
+             "prompts top1 %.3f, KL %.4f, greedy match %.1f; %.1f MB", build.name, artifact.status,
+             h.top1, h.top1_ci_low, h.top1_ci_high, h.kld_mean, h.kld_mean_se, h.n_positions,
+             figures.top1_agreement, figures.kl_mean, figures.greedy_match_len_mean, artifact.bytes / 1e6)
     return artifact
 
 
@@ -145,16 +186,18 @@ def _build_gguf(work: "_Work", build: BuildSpec, staging: Path) -> tuple[str, di
     else:
         gguf.quantize(work.gguf_base(), staging / name, build.quant, work.config.threads)
     gguf.check_tokenizer_survived(staging / name, work.tokenizer())
-    (staging / "Modelfile").write_text(_modelfile(work, name), encoding="utf-8")
-    return name, {"tensor_types": gguf.tensor_types(staging / name),
+    types = gguf.tensor_types(staging / name)
+    note = quant_note(build.quant, types, gguf.row_widths(staging / name))  # said again as the run ends
+    (staging / "Modelfile").write_text(_modelfile(work, name, note=note), encoding="utf-8")
+    return name, {"tensor_types": types, "quant_note": note,
                   "modelfile": f"{build.name}/Modelfile", "imatrix": record if calibrated else None}
 
 
-def _modelfile(work: "_Work", gguf_name: str, adapter: str | None = None) -> str:
+def _modelfile(work: "_Work", gguf_name: str, adapter: str | None = None, note: str | None = None) -> str:
     tok = work.tokenizer()
     n_ctx = work.profile.runtime.get("gguf", {}).get("n_ctx")
     return render_modelfile(gguf_name, tok.chat_template if isinstance(tok.chat_template, str) else None,
-                            [tok.eos_token] if tok.eos_token else [], n_ctx, adapter=adapter)
+                            [tok.eos_token] if tok.eos_token else [], n_ctx, adapter=adapter, note=note)
 
 
 def _build_gguf_lora(work: "_Work", build: BuildSpec, staging: Path) -> tuple[dict, object]:
@@ -162,9 +205,11 @@ def _build_gguf_lora(work: "_Work", build: BuildSpec, staging: Path) -> tuple[di
     base = work.manifest.artifact(f"gguf-{build.quant}")
     if base is None or not base.abspath.is_file():
         raise EnvironmentFailure(f"{build.name}: the base build gguf-{build.quant} is missing")
-    return lora.build(work.adapter_inputs(), base.abspath, build.quant, staging, work.config.threads,
-                      work.profile.thresholds_for(build.quant),
-                      lambda base_name, adapter_name: _modelfile(work, base_name, adapter_name))
+    extra, figures = lora.build(work.adapter_inputs(), base.abspath, build.quant, staging, work.config.threads,
+                                work.profile.thresholds_for(build.quant),
+                                lambda base_name, adapter_name: _modelfile(work, base_name, adapter_name,
+                                                                           note=base.quant_note))
+    return {**extra, "quant_note": base.quant_note}, figures
 
 
 def _build_onnx(work: "_Work", build: BuildSpec, staging: Path) -> tuple[str, dict]:
@@ -184,7 +229,7 @@ class _Work:
                  manifest: Manifest, tools: dict[str, str]):
         self.config, self.profile, self.source, self.manifest = config, profile, source, manifest
         self.tools, self.root = tools, manifest.dir / BUILD_DIR
-        self._ref = self._tok = self._imatrix = self._adapter = None
+        self._ref = self._heldout = self._tok = self._imatrix = self._adapter = None
 
     def key_of(self, build: BuildSpec) -> str:
         return inputs_key(self.source, build, self.tools, self.config, self.profile)
@@ -197,6 +242,13 @@ class _Work:
                                                self.config.n_prompts)
         return self._ref
 
+    def heldout(self) -> heldout.Reference:
+        """The fp32 model on the held-out heart text (computed once; its log-probs memory-mapped here)."""
+        if self._heldout is None:
+            self._heldout = heldout.torch_reference(Path(self.source.path), self.root / "heldout-source.npy",
+                                                    self.config.threads, self.config.heldout_docs)
+        return self._heldout
+
     def adapter_inputs(self) -> lora.AdapterInputs:
         """The adapter's GGUF, the merged model and its reference (``--adapter`` runs only)."""
         if self._adapter is None:
@@ -204,7 +256,7 @@ class _Work:
             self._adapter = lora.AdapterInputs(
                 c.adapter, Path(self.source.path), self.root / "adapter",
                 {"tf_tokens": c.tf_tokens, "greedy_tokens": c.greedy_tokens, "threads": c.threads,
-                 "n_prompts": c.n_prompts})
+                 "n_prompts": c.n_prompts}, c.heldout_docs)
         return self._adapter
 
     def tokenizer(self):
@@ -271,7 +323,8 @@ def inputs_key(source: Source, build: BuildSpec, tools: dict[str, str], config: 
     """
     options = {"tf_tokens": config.tf_tokens, "greedy_tokens": config.greedy_tokens,
                "n_prompts": config.n_prompts, "prompts": parity.HEART_PROMPTS,
-               "probes": parity.TOKENIZER_PROBES}
+               "probes": parity.TOKENIZER_PROBES, "heldout": heldout.documents_digest(),
+               "heldout_max_tokens": heldout.MAX_DOC_TOKENS, "heldout_docs": config.heldout_docs}
     if build == BuildSpec("onnx", "int8"):
         options.update(int8_preset=profile.onnx_int8_preset, int8_keep_fp32=onnx.INT8_KEEP_FP32)
     if build == BuildSpec("onnx", "int4"):
@@ -302,14 +355,8 @@ def _up_to_date(artifact: Artifact, key: str) -> bool:
 
 def _rejudge(artifact: Artifact, thresholds: dict[str, float]) -> None:
     """Apply the current thresholds to stored figures (no rebuild needed when only bounds change)."""
-    p = artifact.parity
-    if p is None:
-        return
-    p.thresholds = dict(thresholds)
-    p.passed = parity.verdict(p.tokenizer_equal, {"top1_agreement": p.top1_agreement,
-                              "kl_mean": p.kl_mean, "greedy_match_len_mean": p.greedy_match_len_mean},
-                              thresholds) and lora.merged_bound_met(artifact.lora)
-    artifact.status = "passed" if p.passed else "failed"
+    if artifact.parity is not None:
+        artifact.status = parity.judge(artifact.parity, thresholds, lora.merged_verdict(artifact.lora))
 
 
 def _open_manifest(out: Path, source: Source, tools: dict[str, str]) -> Manifest:

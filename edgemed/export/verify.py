@@ -17,6 +17,7 @@ which no copy or ``touch`` can carry over): any write to a file makes the next u
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -26,7 +27,7 @@ from typing import Any
 
 from edgemed.errors import DataError
 from edgemed.export.manifest import MANIFEST_NAME, Artifact, Manifest, artifact_bytes, artifact_digest
-from edgemed.io import cache_dir, write_json_atomic
+from edgemed.io import cache_dir, set_aside, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -190,9 +191,14 @@ def _cache_file(path: Path) -> Path:
 
 
 def _remembered(path: Path, stamp: dict[str, Any]) -> bool:
+    cache = _cache_file(path)
     try:
-        return json.loads(_cache_file(path).read_text(encoding="utf-8")) == stamp
-    except (OSError, ValueError):
+        return json.loads(cache.read_text(encoding="utf-8")) == stamp
+    except OSError:
+        return False
+    except ValueError as e:  # damaged: only a cache, so set it aside; the files are hashed again
+        with contextlib.suppress(OSError):
+            set_aside(cache, "verification cache", e)
         return False
 
 

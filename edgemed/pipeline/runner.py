@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from edgemed import console
 from edgemed.errors import ConfigError, EdgemedError, EnvironmentFailure
+from edgemed.locks import folder_lock
 from edgemed.pipeline.config import PipelineConfig
 from edgemed.pipeline.state import PipelineState, inputs_key
 
@@ -173,30 +175,33 @@ def run_pipeline(cfg: PipelineConfig, from_stage: str | None = None) -> Pipeline
     started = time.perf_counter()
     root = cfg.root
     check_writable(root)
-    plans = plan(cfg)  # every section read by its stage's reader: errors name the file and the key
-    state = PipelineState.load(root)
-    result = PipelineResult(root)
-    upstream = ""
-    forcing = False
-    for p in plans:
-        forcing = forcing or p.name == from_stage
-        key = inputs_key(p.name, p.settings, upstream)
-        if not forcing and state.up_to_date(p.name, key, p.output()):
-            log.info("%s: up to date, skipped", p.name)
-            result.skipped.append(p.name)
-        else:
-            state.forget(p.name)  # a kill from here on leaves no stale "done" record
-            t0 = time.perf_counter()
-            log.info("%s: running", p.name)
-            summary = p.execute(forcing)
-            output = p.output()
-            if output is None:
-                raise EdgemedError(f"{p.name}: finished but wrote no output under {root}")
-            state.record(p.name, key, output, time.perf_counter() - t0, summary)
-            result.ran.append(p.name)
-        upstream = state.stages[p.name]["output"]
-    from edgemed.pipeline.report import write_report
+    with folder_lock(root, hint="pick another --name"):  # its stages lock their own sub-folders
+        plans = plan(cfg)  # every section read by its stage's reader: errors name the file and the key
+        state = PipelineState.load(root)
+        result = PipelineResult(root)
+        upstream = ""
+        forcing = False
+        console.line(f"edgemed run {cfg.name}: {' → '.join(p.name for p in plans)} in {root} "
+                     f"(stage logs: {root / console.LOGS_DIR})")
+        for p in plans:
+            forcing = forcing or p.name == from_stage
+            key = inputs_key(p.name, p.settings, upstream)
+            if not forcing and state.up_to_date(p.name, key, p.output()):
+                console.line(f"{p.name}: up to date, skipped")
+                result.skipped.append(p.name)
+            else:
+                state.forget(p.name)  # a kill from here on leaves no stale "done" record
+                t0 = time.perf_counter()
+                with console.stage_log(root / console.LOGS_DIR / f"{p.name}.log"):  # the stage prints its own lines
+                    summary = p.execute(forcing)
+                output = p.output()
+                if output is None:
+                    raise EdgemedError(f"{p.name}: finished but wrote no output under {root}")
+                state.record(p.name, key, output, time.perf_counter() - t0, summary)
+                result.ran.append(p.name)
+            upstream = state.stages[p.name]["output"]
+        from edgemed.pipeline.report import write_report
 
-    result.wall_s = time.perf_counter() - started
-    result.report = write_report(cfg, state)
-    return result
+        result.wall_s = time.perf_counter() - started
+        result.report = write_report(cfg, state)
+        return result

@@ -80,14 +80,7 @@ def command(ctx, config, max_steps, output, seed, no_resume, sets, check, as_jso
         return
     from edgemed.train.recipe import train
 
-    if as_json:  # trl/transformers print each step's log dict on stdout; keep stdout one JSON document
-        import contextlib
-        import sys
-
-        with contextlib.redirect_stdout(sys.stderr):
-            summary = train(cfg)
-    else:
-        summary = train(cfg)
+    summary = train(cfg)  # trl's per-step dicts go to the stage log (edgemed.console): stdout stays ours
     from edgemed.train.processes import is_main_rank
 
     if not is_main_rank():  # under `accelerate launch` every process trains; one reports
@@ -108,14 +101,10 @@ def summary_text(result: dict) -> str:
     adapter:  r/adapter
     manifest: r/manifest.json
     """
-    def fmt(x, spec):
-        return "n/a" if x is None else format(x, spec)
+    from edgemed.train.trainlog import trend_line
 
-    first, last = result["reward_first"], result["reward_last"]
-    return (f"trained {result['steps']} steps: reward {fmt(first.get('mean'), '.3f')} -> "
-            f"{fmt(last.get('mean'), '.3f')} (mean of the first and last {last.get('n')} steps), "
-            f"{fmt(result['timing_s'].get('step'), '.1f')} s per step\n"
-            f"adapter:  {result['adapter']}\nmanifest: {result['manifest']}")
+    return (trend_line(result["steps"], result["reward_first"], result["reward_last"], result["timing_s"].get("step"))
+            + f"\nadapter:  {result['adapter']}\nmanifest: {result['manifest']}")
 
 
 @command.command(name="merge")

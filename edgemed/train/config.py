@@ -80,6 +80,9 @@ class DataSection:
                                   "rubrics give coarse, low-variance rewards.")
     max_prompts: int | None = _f(None, "Use at most this many prompts (after filtering, in a seeded "
                                        "shuffle); handy for smoke runs.")
+    max_prompt_chars: int | None = _f(None, "Drop prompts whose turns hold more characters than this: GRPO's "
+                                            "loss holds prompt+completion × vocabulary logits, so one long "
+                                            "HealthBench conversation can need over 10 GB on a CPU; None keeps all.")
     healthbench_mix: int = _f(0, "Add this many HealthBench records from outside the eval heart subset "
                                  "(-1: all of them) for broader medical coverage; 0 off.")
     healthbench_source: str | None = _f(None, "HealthBench file for the eval guard and the mix; None: the "
@@ -256,6 +259,8 @@ def check_config(cfg: TrainConfig, where: str) -> None:
     need(cfg.lora.r >= 1, f"lora.r must be >= 1, got {cfg.lora.r}")
     need(cfg.data.min_rubric_items >= 1, "data.min_rubric_items must be >= 1")
     need(cfg.data.healthbench_mix >= -1, "data.healthbench_mix must be -1 (all), 0 (off) or a count")
+    need(cfg.data.max_prompt_chars is None or cfg.data.max_prompt_chars > 0,
+         "data.max_prompt_chars must be None or a positive number of characters")
     need(bool(cfg.rewards), "rewards: at least one reward is needed")
     for i, entry in enumerate(cfg.rewards):
         if not entry.get("name"):  # each reward is named: a registry name or a dotted path

@@ -166,6 +166,9 @@ def grpo_kwargs(cfg: TrainConfig, quant: QuantPlan, cuda: bool | None = None) ->
         model_init_kwargs=model_init,
         # Our own JSONL log and plot replace experiment trackers; users can opt in via grpo.extra.
         report_to=[],
+        # The terminal shows edgemed's step bar (train.trainlog.StepProgress); trl's per-step dicts
+        # go to the stage log (edgemed.console), not a second bar.
+        disable_tqdm=True,
         # bf16 mixed precision only where the hardware has it; trl's default bf16 fails on CPU.
         use_cpu=not cuda, bf16=bool(cuda and cfg.model.dtype == "bfloat16"),
         fp16=bool(cuda and cfg.model.dtype == "float16"),

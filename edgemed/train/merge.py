@@ -16,6 +16,7 @@ import os
 import shutil
 from pathlib import Path
 
+from edgemed import console
 from edgemed.errors import ConfigError, ModelError
 from edgemed.io import write_json_atomic
 from edgemed.train.config import DTYPES
@@ -68,6 +69,15 @@ def merge_adapter(adapter_dir: str | os.PathLike, out_dir: str | os.PathLike, dt
     """
     if dtype not in DTYPES:
         raise ConfigError(f"merge dtype must be one of {DTYPES}, got {dtype!r}")
+    # The log sits beside the merged folder, never in it (export fingerprints the folder).
+    with console.stage("merge", Path(out_dir).parent / console.LOGS_DIR) as stage:
+        stage.start(f"{adapter_dir} into its base model, {dtype}")
+        out = _merge(adapter_dir, out_dir, dtype, base)
+        stage.done(str(out))
+    return out
+
+
+def _merge(adapter_dir: str | os.PathLike, out_dir: str | os.PathLike, dtype: str, base: str | None) -> Path:
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer

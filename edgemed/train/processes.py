@@ -16,6 +16,8 @@ from __future__ import annotations
 import os
 from typing import Any, Mapping
 
+from edgemed.console import is_main_rank  # noqa: F401  (the terminal prints from that process only)
+
 
 def launched_processes(environ: Mapping[str, str] = os.environ) -> int:
     """Processes in this run: ``WORLD_SIZE`` set by torchrun / ``accelerate launch``, else 1.
@@ -27,15 +29,6 @@ def launched_processes(environ: Mapping[str, str] = os.environ) -> int:
         return max(1, int(environ.get("WORLD_SIZE", "1")))
     except ValueError:
         return 1
-
-
-def is_main_rank(environ: Mapping[str, str] = os.environ) -> bool:
-    """True in the process that writes and prints (global rank 0, or the only process).
-
-    >>> is_main_rank({}), is_main_rank({"RANK": "0"}), is_main_rank({"RANK": "1"})
-    (True, True, False)
-    """
-    return environ.get("RANK", "0").strip() in ("0", "")
 
 
 def global_batch(per_device: int, accumulation: int, processes: int) -> int:

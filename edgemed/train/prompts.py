@@ -76,6 +76,10 @@ def build_training_prompts(data: DataSection, seed: int) -> TrainingPrompts:
 
     kept = [r for r in records if len(r.rubrics) >= data.min_rubric_items]
     counts["dropped_small_rubric"] = len(records) - len(kept)
+    if data.max_prompt_chars is not None:
+        short = [r for r in kept if sum(len(m["content"]) for m in r.prompt) <= data.max_prompt_chars]
+        counts["dropped_long_prompt"] = len(kept) - len(short)
+        kept = short
     if not kept:
         raise ConfigError(f"data: no prompt of '{data.source}' (split {data.split!r}) has "
                           f">= {data.min_rubric_items} rubric items; lower data.min_rubric_items")

@@ -14,11 +14,14 @@ import logging
 import os
 import shutil
 import time
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgemed import console
 from edgemed.io import write_json_atomic
+from edgemed.locks import folder_lock
 from edgemed.train.config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -64,11 +67,24 @@ def train(config: TrainConfig) -> TrainSummary:
     >>> Path(summary.adapter_dir, "adapter_config.json").is_file()  # doctest: +SKIP
     True
     """
+    from edgemed.train.trainlog import trend_line
+
+    # One writer per output folder (a second `edgemed train` there stops at once, exit 2). Under
+    # `accelerate launch` every rank shares output_dir, so only the main rank holds the lock.
+    lock = folder_lock(config.output_dir, hint="pick another --output") if console.is_main_rank() else nullcontext()
+    with lock, console.stage("train", Path(config.output_dir) / console.LOGS_DIR) as stage:
+        summary = _train(config, stage)
+        stage.done(f"{trend_line(summary.steps, summary.reward_first, summary.reward_last, summary.timing_s['step'])}"
+                   f"; adapter {summary.adapter_dir}")
+    return summary
+
+
+def _train(config: TrainConfig, stage: console.Stage) -> TrainSummary:
     from edgemed.models import load_tokenizer, model_fingerprint, resolve_model
     from edgemed.rewards import rubric_reward_func
     from edgemed.train.config import build_reward_configs
     from edgemed.train.prompts import build_training_prompts
-    from edgemed.train.trainlog import TimedGRPOTrainer, TrainingLog, read_training_log
+    from edgemed.train.trainlog import StepProgress, TimedGRPOTrainer, TrainingLog, read_training_log
     from edgemed.train.library_configs import grpo_args, lora_config, plan_quantization
     from edgemed.train.processes import allow_indexed_cpu_loads, process_record, replicas_in_sync
 
@@ -81,6 +97,9 @@ def train(config: TrainConfig) -> TrainSummary:
     quant = plan_quantization(config)
     prompts = build_training_prompts(config.data, config.seed)
     reward_funcs = [rubric_reward_func(rc) for rc in reward_configs]
+    stage.start(f"GRPO on {config.model.spec}, {config.grpo.max_steps} steps over {len(prompts.rows)} prompts, "
+                f"{'QLoRA (4-bit)' if quant.load_in_4bit else 'LoRA'} r={config.lora.r}, "
+                f"rewards {', '.join(rc.label for rc in reward_configs)}")
 
     # 2. Model, tokenizer, LoRA and trl arguments. trl loads the model from the folder so that
     #    4-bit loading, device placement and peft wrapping follow its tested path.
@@ -101,7 +120,7 @@ def train(config: TrainConfig) -> TrainSummary:
     training_log = TrainingLog(out / LOG_FILE)
     trainer = TimedGRPOTrainer(
         model=str(model_path), reward_funcs=reward_funcs, args=args, train_dataset=prompts.to_dataset(),
-        processing_class=tokenizer, peft_config=lora_config(config), callbacks=[training_log],
+        processing_class=tokenizer, peft_config=lora_config(config), callbacks=[training_log, StepProgress()],
         **trainer_kwargs)
     layout = process_record(trainer.accelerator)
     if trainer.accelerator.is_main_process:

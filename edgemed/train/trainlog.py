@@ -20,6 +20,7 @@ from typing import Any
 from transformers import TrainerCallback
 from trl import GRPOTrainer
 
+from edgemed import console
 from edgemed.io import append_jsonl, read_jsonl_tolerant
 
 GEN, REWARD, STEP, OPT = "timing/generation_s", "timing/reward_s", "timing/step_s", "timing/optimisation_s"
@@ -89,6 +90,32 @@ class TrainingLog(TrainerCallback):
         append_jsonl(self.path, row)
 
 
+class StepProgress(TrainerCallback):
+    """The terminal's view of training: a bar over the optimizer steps with its ETA, the last logged
+    reward and completion length after it (trl's own per-step dicts go to the stage log)."""
+
+    def __init__(self):
+        self.bar: console.Bar | None = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            self.bar = console.Bar(state.max_steps, "train", "step", initial=state.global_step)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.bar is not None:
+            self.bar.update()
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if self.bar is not None and logs and "reward" in logs:
+            length = logs.get("completions/mean_length")
+            self.bar.note(f"reward {logs['reward']:.3f}" + ("" if length is None else f", length {length:.0f}"))
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
 def read_training_log(path: str | Path) -> list[dict[str, Any]]:
     """Step rows (those with a reward), last row per step, in step order.
 
@@ -119,6 +146,19 @@ def reward_stats(rows: list[dict[str, Any]], key: str = "reward") -> dict[str, f
     mean = sum(values) / len(values)
     std = math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
     return {"mean": mean, "std": std, "n": len(values)}
+
+
+def trend_line(steps: int, first: dict[str, Any], last: dict[str, Any], step_s: float | None) -> str:
+    """The run in one line: steps, reward at the start and the end, time per step.
+
+    >>> trend_line(2, {"mean": 0.25, "n": 2}, {"mean": 0.5, "n": 2}, 3.0)
+    'trained 2 steps: reward 0.250 -> 0.500 (mean of the first and last 2 steps), 3.0 s per step'
+    """
+    def fmt(x, spec):
+        return "n/a" if x is None else format(x, spec)
+
+    return (f"trained {steps} steps: reward {fmt(first.get('mean'), '.3f')} -> {fmt(last.get('mean'), '.3f')} "
+            f"(mean of the first and last {last.get('n')} steps), {fmt(step_s, '.1f')} s per step")
 
 
 def peak_rss_mb() -> float:

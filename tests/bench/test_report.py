@@ -69,7 +69,7 @@ def test_suites_load_and_bad_keys_are_named():
 # --- "did training help?": headline lines, new metrics, old bench.json ---------------------------
 
 from edgemed.bench import quality_metrics as qm  # noqa: E402
-from edgemed.bench.cli import print_summary  # noqa: E402
+from edgemed.bench.terminal import print_summary  # noqa: E402
 
 
 def quality_from(rows: dict[str, dict], failures: int = 0) -> dict:
@@ -112,8 +112,11 @@ def test_first_three_lines_answer_did_training_help():
     assert md[1].startswith("Did training help? Trained vs base (torch-fp32) on 12 held-out heart prompts: "
                             "unclipped score +0.250 (95% CI +")
     assert md[1].endswith("sign test p=0.03): helped.")  # 6 of 12 prompts up, none down: 2 / 2^6
-    assert md[2] == "Graded by proxy judge (fingerprint `proxy/v9`; held-out accuracy not measured)."
-    assert md[3].startswith("Warning: the proxy judge is a weak offline")
+    # beside it: the gain at equal length (all of it here: lengths differ by a constant), length, pitfalls
+    assert md[2].startswith("At equal answer length: +0.250 (95% CI +0.125 to +0.375); answers −20.0 tokens; "
+                            "pitfall rate +0.000")
+    assert md[3] == "Graded by proxy judge (fingerprint `proxy/v9`; held-out accuracy not measured)."
+    assert md[4].startswith("Warning: the proxy judge is a weak offline")
 
 
 def test_no_change_reads_not_shown_to_help():
@@ -132,14 +135,16 @@ def test_llm_judge_accuracy_and_no_proxy_warning():
     judge = {"name": "openai judge (qwen)", "fingerprint": "oa/1", "heldout_accuracy": 0.875,
              "config": {"backend": "openai"}}
     md = render_markdown(new_report(shift=1, judge=judge)).splitlines()
-    assert md[2] == "Graded by openai judge (qwen) (fingerprint `oa/1`; held-out accuracy 0.88)."
+    assert md[3] == "Graded by openai judge (qwen) (fingerprint `oa/1`; held-out accuracy 0.88)."
     assert not any("proxy judge is a weak" in line for line in md)
 
 
 def test_new_metric_tables_in_report_and_bench_json():
     report = new_report(shift=1)
     (c,) = report["comparisons"]
-    assert set(c["metrics"]) == {"unclipped_score", "hit_rate", "pitfall_rate", "answer_tokens", "truncation"}
+    assert set(c["metrics"]) == {"unclipped_score", "hit_rate", "pitfall_rate", "answer_tokens", "truncation",
+                                 "length_controlled"}
+    assert c["metrics"]["length_controlled"]["method"].startswith("intercept of the per-prompt score difference")
     assert c["metrics"]["answer_tokens"]["diff"] == -20 and c["metrics"]["pitfall_rate"]["diff"] == 0
     assert c["metrics"]["truncation"]["diff"] == -1  # every base answer hit the 80-token cap, no trained one
     md = render_markdown(report)

@@ -103,14 +103,6 @@ def test_paper_metrics_hand_computed():
     assert (m.ci_low, m.ci_high) == (pytest.approx(0.5 - half), pytest.approx(0.5 + half))
 
 
-def test_mcnemar_and_paired_bootstrap():
-    assert scoring.mcnemar_exact([1, 1, 1, 0], [0, 0, 0, 0]) == (3, 0, 0.25)
-    d, lo, hi, p = scoring.paired_bootstrap([0.1, 0.5, 0.9, 0.3] * 10, [0.1, 0.5, 0.9, 0.3] * 10)
-    assert (d, lo, hi, p) == (0.0, 0.0, 0.0, 1.0)
-    d, lo, hi, p = scoring.paired_bootstrap(list(np.linspace(0, 0.5, 40)), list(np.linspace(0, 0.5, 40) + 0.2))
-    assert d == pytest.approx(0.2) and lo <= 0.2 <= hi and p < 0.01
-
-
 met_strategy = st.one_of(st.none(), st.sampled_from([0.0, 1.0]), st.floats(0, 1))
 points_strategy = st.floats(-10, 10).filter(lambda x: abs(x) > 1e-3)
 
@@ -188,7 +180,7 @@ def test_keyword_metrics_accuracy_and_f1():
     assert (m.accuracy, m.n_pass, m.n) == (0.5, 2, 4) and m.f1 == pytest.approx(2 * 0.5 / 1.5)
 
 
-# --- metrics that move at every scale, and paired tests ----------------------------------------
+# --- metrics that move at every scale (their statistics: test_stats.py) ------------------------
 
 from edgemed.bench import quality_metrics as qm  # noqa: E402
 
@@ -215,44 +207,3 @@ def test_unclipped_ci_covers_a_negative_mean_that_clipping_hides():
     s = qm.summarise(rows)
     assert s["clipped"] == 0.0 and s["unclipped"] == pytest.approx(-1.5)
     assert -2.0 <= s["unclipped_ci_low"] <= -1.5 <= s["unclipped_ci_high"] <= -1.0
-
-
-@settings(max_examples=100, deadline=None)
-@given(st.lists(st.floats(0, 1), min_size=1, max_size=30))
-def test_unclipped_equals_clipped_inside_unit_interval(values):
-    mean, lo, hi = qm.bootstrap_mean_ci(values, n_bootstrap=50)
-    assert mean == pytest.approx(scoring.aggregate(values, n_bootstrap=50).score)
-    assert lo <= mean <= hi
-
-
-@settings(max_examples=100, deadline=None)
-@given(st.lists(st.floats(-2, 1), min_size=1, max_size=30))
-def test_paired_identical_inputs_give_zero_ci_and_p_one(values):
-    d = qm.paired_difference(values, values, n_bootstrap=50)
-    assert (d["diff"], d["ci_low"], d["ci_high"], d["sign_p"]) == (0.0, 0.0, 0.0, 1.0)
-    assert d["n_tie"] == len(values)
-
-
-def test_sign_test_exact_binomial():
-    assert qm.sign_test([]) == (0, 0, 1.0)
-    assert qm.sign_test([0.0] * 5) == (0, 0, 1.0)
-    up, down, p = qm.sign_test([1] * 9 + [-1])  # P(X ≤ 1 | n=10) × 2 = 22 / 1024
-    assert (up, down) == (9, 1) and p == pytest.approx(22 / 1024)
-    assert qm.sign_test([1, -1, 1, -1])[2] == 1.0
-
-
-def test_paired_difference_detects_a_consistent_shift():
-    a = list(np.linspace(-0.5, 0.2, 20))
-    d = qm.paired_difference(a, [x + 0.1 for x in a])
-    assert d["diff"] == pytest.approx(0.1) and d["ci_low"] > 0 and d["sign_p"] < 0.001
-    assert qm.verdict(d["ci_low"], d["ci_high"]) == "helped"
-    assert qm.verdict(d["ci_low"], d["ci_high"], higher_is_better=False) == "made it worse"
-
-
-def test_compare_examples_skips_missing_values_and_old_rows():
-    a = {"p1": {"score": 0.1, "hit_rate": 0.5, "pitfall_rate": None}, "p2": {"score": 0.2}}
-    b = {"p1": {"score": 0.3, "hit_rate": 0.7, "pitfall_rate": 0.0}, "p2": {"score": 0.2}, "p3": {"score": 1.0}}
-    c = qm.compare_examples(a, b)
-    assert set(c) == {"unclipped_score", "hit_rate"}
-    assert c["unclipped_score"]["n"] == 2 and c["unclipped_score"]["n_tie"] == 1
-    assert c["hit_rate"]["n"] == 1 and c["hit_rate"]["diff"] == pytest.approx(0.2)

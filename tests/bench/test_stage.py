@@ -144,7 +144,9 @@ def test_training_judge_and_packaged_test_split(tmp_path, suite):
 
     # The same judge for both: nothing is graded twice and no training-judge column is filled.
     again = run(suite(tmp_path / "same", quality={"n_prompts": 1}, train_judge=suite(out)["judge"]), progress=False)
-    assert "train_judge" not in again["judge"] and "train_judge" not in again["targets"][0]["quality"]
+    # the same judge: named as the reward's judge, nothing graded twice
+    assert again["judge"]["train_judge"]["same_as_eval"] is True
+    assert "train_judge" not in again["targets"][0]["quality"]
 
 
 def test_llama_bench_times_each_gguf_right_after_its_worker(tmp_path, export_manifest, suite, monkeypatch):

@@ -15,7 +15,7 @@ from edgemed.export import stage
 from edgemed.export.config import ExportConfig
 from edgemed.export.manifest import load_manifest
 
-QUICK = dict(n_prompts=1, tf_tokens=8, greedy_tokens=4, allow_degraded=True)
+QUICK = dict(n_prompts=1, tf_tokens=8, greedy_tokens=4, heldout_docs=2, allow_degraded=True)
 
 
 def copy_model(src: Path, dst: Path) -> Path:
@@ -110,7 +110,7 @@ def test_parity_failure_exits_3_with_the_summary_on_stdout(tiny_model_dir, tmp_p
     profile.write_text('builds = ["gguf:f16"]\n[thresholds.f16]\nkl_mean = -1.0\n')
     out = tmp_path / "out"
     args = ["export", "--model", str(tiny_model_dir), "--profile", str(profile), "--out", str(out),
-            "--n-prompts", "1", "--tf-tokens", "8", "--greedy-tokens", "4"]
+            "--n-prompts", "1", "--tf-tokens", "8", "--greedy-tokens", "4", "--heldout-docs", "2"]
     assert main(args + ["--json"]) == 3  # the build exists but is not faithful: not 2 (bad input)
     captured = capsys.readouterr()
     summary = json.loads(captured.out)

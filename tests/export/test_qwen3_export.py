@@ -2,9 +2,10 @@
 the LoRA adapter as a GGUF LoRA on top of the base (`--adapter`, parity against the merged model),
 and `edgemed bench` latency rows for both, the adapter build loaded as base + adapter.
 
-Parity is shortened (2 prompts, 32 teacher-forced and 16 greedy tokens) to keep this in the default
-suite; the tiny Qwen3's LM head is wide enough that its next-token choices are peaked, so top-1 and
-KL still tell a faithful build from a broken one.
+Parity is shortened (2 prompts, 32 teacher-forced and 16 greedy tokens, 2 held-out documents) to keep
+this in the default suite; the tiny Qwen3's LM head is wide enough that its next-token choices are
+peaked, so top-1 and KL still tell a faithful build from a broken one. The adapter export reads the
+whole held-out set (over 4,096 positions), as a real export does.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from edgemed.cli import main
 from edgemed.export.manifest import load_manifest
 
 PARITY = ["--n-prompts", "2", "--tf-tokens", "32", "--greedy-tokens", "16", "--threads", "2"]
+QUICK_HELDOUT = ["--heldout-docs", "2"]
 
 
 def profile(tmp: Path) -> Path:
@@ -56,7 +58,7 @@ def exported(merged, tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("qwen3-export")
     out = tmp / "export"
     assert main(["export", "--model", str(merged), "--profile", str(profile(tmp)), "--out", str(out),
-                 "--formats", "gguf:f16,gguf:q8_0,gguf:q4_0,onnx:fp32", *PARITY]) == 0
+                 "--formats", "gguf:f16,gguf:q8_0,gguf:q4_0,onnx:fp32", *PARITY, *QUICK_HELDOUT]) == 0
     return out
 
 
@@ -86,7 +88,7 @@ def test_tied_head_qwen3_converts_without_output_tensor(default_model_dir, tmp_p
     model = build_tiny_qwen3(tmp_path / "tied", default_model_dir, tie_word_embeddings=True)
     out = tmp_path / "export"
     assert main(["export", "--model", str(model), "--profile", str(profile(tmp_path)), "--out", str(out),
-                 "--formats", "gguf:f16", *PARITY]) == 0
+                 "--formats", "gguf:f16", *PARITY, *QUICK_HELDOUT]) == 0
     a = load_manifest(out).artifact("gguf-f16")
     assert a.status == "passed" and a.parity.top1_agreement >= 0.98
     assert "output.weight" not in gguf_tensor_names(a.abspath)  # llama.cpp reuses token_embd
@@ -106,22 +108,25 @@ def adapter_export(qwen3_lora_run, tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("qwen3-adapter")
     out = tmp / "export"
     # No --model: the base the adapter was trained on (edgemed_adapter.json) is used.
+    # q8_0: issue 27's faithful q8_0 LoRA build failed when judged by agreement with the merged q8_0
     assert main(["export", "--adapter", str(qwen3_lora_run / "adapter"), "--profile", str(profile(tmp)),
-                 "--out", str(out), "--formats", "gguf:f16", *PARITY]) == 0
+                 "--out", str(out), "--formats", "gguf:q8_0", *PARITY]) == 0
     return out
 
 
 def test_adapter_exports_as_gguf_lora_with_modelfile(adapter_export, tiny_qwen3_dir):
     manifest = load_manifest(adapter_export)
     assert manifest.source.path == str(tiny_qwen3_dir)
-    assert [a.name for a in manifest.artifacts] == ["gguf-f16", "gguf-lora-f16"]
-    a = manifest.artifact("gguf-lora-f16")
-    assert a.format == "gguf-lora" and a.status == "passed" and a.parity.tokenizer_equal
-    assert a.lora["merged_gguf_top1"] >= a.lora["merged_gguf_top1_bound"] == 0.99
-    assert a.parity.top1_agreement >= 0.98  # against the merged model in PyTorch
+    assert [a.name for a in manifest.artifacts] == ["gguf-q8_0", "gguf-lora-q8_0"]
+    a = manifest.artifact("gguf-lora-q8_0")
+    assert a.format == "gguf-lora" and a.status == "passed" and a.parity.tokenizer_equal, (a.parity, a.lora)
+    # against the merged model in PyTorch, over the whole held-out set …
+    assert a.parity.heldout.n_positions >= 4096 and a.parity.heldout.top1_ci_low >= 0.95
+    # … and like with like: as faithful to it as the merged q8_0 GGUF is, never by agreement with it
+    assert a.lora["merged_gguf"]["verdict"] == "met" and a.lora["merged_gguf"]["top1_ci_low"] >= 0.95
     folder = a.abspath
     assert sorted(p.name for p in folder.iterdir()) == ["Modelfile", "adapter.gguf", "base.gguf"]
-    assert (folder / "base.gguf").read_bytes() == manifest.artifact("gguf-f16").abspath.read_bytes()
+    assert (folder / "base.gguf").read_bytes() == manifest.artifact("gguf-q8_0").abspath.read_bytes()
     lines = (folder / "Modelfile").read_text().splitlines()
     assert lines[:2] == ["FROM ./base.gguf", "ADAPTER ./adapter.gguf"]
     from gguf import GGUFReader
@@ -136,7 +141,7 @@ def test_adapter_changes_what_the_base_computes(adapter_export):
     from edgemed.export.lora import lora_files
     from edgemed.export.parity import LlamaCppRuntime
 
-    base, adapter = lora_files(load_manifest(adapter_export).artifact("gguf-lora-f16").abspath)
+    base, adapter = lora_files(load_manifest(adapter_export).artifact("gguf-lora-q8_0").abspath)
     ids = list(range(300, 340))
     plain, with_adapter = LlamaCppRuntime(base, 1, 64), LlamaCppRuntime(base, 1, 64, lora_path=adapter)
     try:
@@ -146,10 +151,10 @@ def test_adapter_changes_what_the_base_computes(adapter_export):
 
 
 def test_bench_runs_base_plus_adapter_as_one_build(adapter_export, tmp_path):
-    report = bench_latency(adapter_export, tmp_path / "bench", "gguf-lora-f16")
+    report = bench_latency(adapter_export, tmp_path / "bench", "gguf-lora-q8_0")
     targets = {t["label"]: t for t in report["targets"]}
-    assert targets["qwen3/gguf-lora-f16"]["backend"] == "llama.cpp"
-    rows = [r for r in report["rows"] if r["target"] == "qwen3/gguf-lora-f16"]
+    assert targets["qwen3/gguf-lora-q8_0"]["backend"] == "llama.cpp"
+    rows = [r for r in report["rows"] if r["target"] == "qwen3/gguf-lora-q8_0"]
     assert {r["test"] for r in rows} == {"pp16", "tg4"} and all(r["avg_ts"] > 0 for r in rows)
 
 

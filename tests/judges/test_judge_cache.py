@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import re
 import subprocess
 import sys
 import threading
@@ -99,15 +102,54 @@ def test_training_ranks_share_one_fresh_cache(tmp_path):
     assert len(VerdictCache(path)) == 300
 
 
-def test_unusable_cache_file_is_a_config_error(tmp_path):
+def test_damaged_cache_is_set_aside_and_rebuilt(tmp_path, caplog):
+    """5,000 random bytes where the cache was: one warning, the file kept aside, a fresh cache that works."""
+    path = tmp_path / "cache.sqlite"
+    junk = os.urandom(5000)
+    path.write_bytes(junk)
+    with caplog.at_level(logging.WARNING):
+        cache = VerdictCache(path)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and str(path) in warnings[0] and "moved aside" in warnings[0], warnings
+    aside = [p for p in tmp_path.iterdir() if p.name.startswith("cache.sqlite.corrupt-")]
+    assert len(aside) == 1 and aside[0].read_bytes() == junk
+    assert re.fullmatch(r"cache\.sqlite\.corrupt-\d{8}T\d{6}Z", aside[0].name)
+    judge = CachedJudge(CountingJudge(), cache)
+    assert [v.met for v in judge.grade(CONVERSATION, ITEMS)] == [1.0, None]
+    assert len(cache) == 1
+    cache.close()
+    assert len(VerdictCache(path)) == 1  # a real sqlite file now: reopened without a word
+
+
+def test_cache_with_damaged_pages_is_rebuilt_when_read(tmp_path, caplog):
+    """A sound header over damaged pages opens fine and fails on the first read: rebuilt there."""
+    path = tmp_path / "cache.sqlite"
+    cache = VerdictCache(path)
+    for i in range(300):
+        cache.put(f"k{i}", "fp", Judgement(1.0, "x" * 200))
+    cache.close()
+    with open(path, "r+b") as f:
+        f.seek(4096)  # page 1 (header, schema) intact
+        f.write(os.urandom(path.stat().st_size - 4096))
+    cache = VerdictCache(path)
+    with caplog.at_level(logging.WARNING):
+        assert cache.get_many([f"k{i}" for i in range(300)]) == {}
+    assert "malformed" in caplog.text and "moved aside" in caplog.text
+    cache.put("k0", "fp", Judgement(0.0))
+    assert cache.get_many(["k0"])["k0"].met == 0.0
+
+
+def test_unusable_cache_path_is_a_config_error(tmp_path):
+    """A path sqlite cannot open at all (here a folder) is the user's to fix: nothing is moved."""
     import pytest
 
     from edgemed.errors import ConfigError
 
-    bad = tmp_path / "not.sqlite"
-    bad.write_text("this is not a database" * 100)
-    with pytest.raises(ConfigError, match="not.sqlite"):
+    bad = tmp_path / "folder.sqlite"
+    bad.mkdir()
+    with pytest.raises(ConfigError, match="folder.sqlite: not a usable sqlite file"):
         VerdictCache(bad)
+    assert bad.is_dir()
 
 
 def test_items_differing_only_in_tags_share_a_verdict(tmp_path):

@@ -55,8 +55,10 @@ def test_first_three_lines_answer_the_question(tmp_path):
     assert lines[0] == "# edgemed run `tiny`"
     assert lines[1] == ("Did training help? Trained vs base (torch-fp32) on 10 held-out heart prompts: unclipped "
                         "score +0.041 (95% CI −0.010 to +0.092, sign test p=0.31): not shown to help.")
-    assert lines[2] == "Graded by proxy judge (fingerprint `proxy/v3`; held-out accuracy not measured)."
-    assert lines[3].startswith("Warning: the proxy judge is a weak offline")
+    # a short run that cannot decide points to the recorded demo, which can
+    assert lines[2].startswith("This run is too short to decide; `edgemed run --config pipeline_demo`")
+    assert lines[3] == "Graded by proxy judge (fingerprint `proxy/v3`; held-out accuracy not measured)."
+    assert lines[4].startswith("Warning: the proxy judge is a weak offline")
     assert "All clipped HealthBench scores are 0.000" in text
     assert "The judge failed on 2 of 200 criteria; those are skipped, not counted as not met." in text
     assert text.count("Did training help?") == 1  # the embedded bench report doesn't repeat it

@@ -255,3 +255,18 @@ def test_with_the_offline_proxy_judge(tmp_path):
     assert call(reward, [PROMPT_A] * 2, texts, [rubric] * 2) == first
     assert reward.judge.stats.as_dict()["cache_hits"] == 4
     reward.close()
+
+
+def test_max_criteria_grades_one_shared_subset_per_group_with_a_pitfall():
+    judge = KeywordJudge()
+    reward = rewards.rubric_reward_func({"name": "explicit_signed", "max_criteria": 2}, judge=judge)
+    rubric = RUBRIC_A + [{"criterion": "ecg", "points": 2, "tags": []}, {"criterion": "nitro", "points": 2, "tags": []}]
+    completions = ["emergency aspirin", "wait", "ecg nitro", "nothing"]
+    out = call(reward, [PROMPT_A] * 4, completions, [rubric] * 4)
+    graded = {crit for (_, crit) in judge.calls}
+    assert len(graded) == 2 and "wait" in graded, graded   # k criteria, the rubric's pitfall among them
+    for text in completions:                                 # every completion of the group: the same subset
+        assert {c for (t, c) in judge.calls if t == text} == graded
+    assert len(out) == 4 and all(r is not None for r in out)
+    with pytest.raises(ConfigError, match="max_criteria"):
+        rewards.rubric_reward_func({"name": "explicit_signed", "max_criteria": -1}, judge=judge)

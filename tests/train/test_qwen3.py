@@ -123,7 +123,7 @@ def test_require_4bit_without_bitsandbytes_fails_before_loading(tiny_qwen3_dir, 
 
 
 def test_train_json_summary_is_the_only_stdout(tiny_qwen3_dir, tmp_path):
-    # trl prints every step's log dict; with --json those go to stderr so stdout parses as one document.
+    # trl prints every step's log dict; those go to the stage log, so stdout parses as one document.
     import contextlib
     import io
 

@@ -125,6 +125,18 @@ def test_prompts_use_train_split_and_rubric_size(tmp_path):
     assert {"criterion", "points", "tags"} <= set(row["rubrics"][0])
 
 
+def test_long_prompts_can_be_left_out(tmp_path):
+    from edgemed.train.prompts import build_training_prompts
+
+    data = write(tmp_path / "d.jsonl", rar_line("short", "Is a resting pulse of 50 fine?")
+                 + rar_line("long", "My history: " + "palpitations at night. " * 200))
+    cfg = load_train_config("smollm2_heart_grpo_cpu", {"data.source": str(data), "data.max_prompt_chars": 500})
+    prompts = build_training_prompts(cfg.data, cfg.seed)
+    assert prompts.prompt_ids == ["short"] and prompts.counts["dropped_long_prompt"] == 1
+    with pytest.raises(ConfigError, match="max_prompt_chars"):
+        load_train_config("smollm2_heart_grpo_cpu", {"data.max_prompt_chars": 0})
+
+
 def test_cli_config_error_is_one_line_exit_2(capsys):
     from edgemed.cli import main
 
