@@ -37,6 +37,7 @@ from edgemed.judges.judge_model import require_judge_model  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 CALIBRATION = ROOT / "edgemed" / "judges" / "assets" / "judge_calibration.json"
+FRESH_CASES = ROOT / "edgemed" / "judges" / "assets" / "judge_cases_fresh.jsonl"  # written 2026-12-05, see its .md
 
 
 def provenance() -> dict:
@@ -154,15 +155,19 @@ def heldout(args) -> None:
     from edgemed.judges.base import Judgement
     from edgemed.judges.yesno import load_calibration
 
-    cases = ev.load_cases(ev.SHIPPED_HELDOUT)
+    fresh = args.stage == "fresh"
+    case_file = FRESH_CASES if fresh else ev.SHIPPED_HELDOUT
+    cases = ev.load_cases(case_file)
     labels = [c.met for c in cases]
-    out = {"script": "benchmarks/judge_eval.py heldout", **provenance(),
-           "cases": "edgemed/judges/assets/judge_cases_heldout.jsonl", "n": len(cases),
+    out = {"script": f"benchmarks/judge_eval.py {args.stage}", **provenance(),
+           "cases": str(Path(case_file).relative_to(ROOT)), "n": len(cases),
            "calibration": json.loads(CALIBRATION.read_text())["date"],
            "load_average_at_start": LOAD_AT_START,
            "judges": [{"judge": "always not met", "fingerprint": None,
                        "accuracy": sum(not y for y in labels) / len(labels)}]}
-    path = RESULTS / "judge_eval.json"
+    path = RESULTS / ("judge_eval_fresh.json" if fresh else "judge_eval.json")
+    if not fresh and path.is_file():  # keep the timing section a separate `timing` run wrote
+        out["healthbench_length"] = json.loads(path.read_text()).get("healthbench_length")
 
     def record(name, fingerprint, preds, seconds, **extra):
         out["judges"].append({"judge": name, "fingerprint": fingerprint, **ev.summarize(cases, preds, seconds), **extra})
@@ -202,6 +207,9 @@ def heldout(args) -> None:
     note = "one pass of the blend judge; seconds include the proxy"
     record("local LLM judge alone (Qwen2.5-Coder-1.5B Q4_K_M, yes/no)", llm_fp, llm_preds, seconds, timing_note=note)
     record("local LLM judge + proxy blend (the llamacpp default)", blend_fp, blend_preds, seconds, timing_note=note)
+    if fresh:
+        print(json.dumps({r["judge"]: round(r["accuracy"], 3) for r in out["judges"]}, indent=1))
+        return
     write_json_atomic(ev.RECORDED, {"source": "benchmarks/results/judge_eval.json", "date": out["date"],
                                     "judges": [{"fingerprint": r["fingerprint"], "accuracy": r["accuracy"]}
                                                for r in out["judges"] if r["fingerprint"]]})
@@ -248,19 +256,27 @@ def healthbench_timing(args) -> dict:
     jobs = [(r.prompt + [{"role": "assistant", "content": ideal[r.prompt_id]}], r.rubrics) for r in records]
     out: dict = {"n_records": len(jobs), "n_criteria": sum(len(items) for _, items in jobs),
                  "prompt_ids": [r.prompt_id for r in records]}
-    for reuse in (True, False):
-        judge = YesNoJudge(require_judge_model(), n_threads=args.threads, reuse_prefix=reuse)
+    schedules = {"with_prefix_reuse": dict(reuse_prefix=True),  # the default: one batch per answer
+                 "one_criterion_per_batch": dict(reuse_prefix=True, parallel=1),
+                 "without_prefix_reuse": dict(reuse_prefix=False, parallel=1)}
+    for key, kwargs in schedules.items():
+        judge = YesNoJudge(require_judge_model(), n_threads=args.threads, **kwargs)
         judge.grade([{"role": "user", "content": "warm-up"}, {"role": "assistant", "content": "ok"}],
                     [RubricItem("Says ok.", 1)])
         t0 = time.perf_counter()
         for conv, items in jobs:
             judge.grade(conv, items)
         seconds = time.perf_counter() - t0
-        key = "with_prefix_reuse" if reuse else "without_prefix_reuse"
         out[key] = {"seconds": seconds, "seconds_per_criterion": seconds / out["n_criteria"],
-                    "tokens_evaluated": judge.tokens_evaluated}
+                    "tokens_evaluated": judge.tokens_evaluated,
+                    "tokens_per_criterion": judge.tokens_evaluated / out["n_criteria"],
+                    "tokens_per_second": judge.tokens_evaluated / seconds, "parallel": judge.parallel}
         judge.close()
     out["saving_x"] = out["without_prefix_reuse"]["seconds"] / out["with_prefix_reuse"]["seconds"]
+    out["batching_x"] = out["one_criterion_per_batch"]["seconds"] / out["with_prefix_reuse"]["seconds"]
+    from edgemed.runtimes.llamacpp import build_info
+
+    out["llama_cpp_build"] = build_info()
     return out
 
 
@@ -270,13 +286,14 @@ def main() -> int:
     global LOAD_AT_START
     LOAD_AT_START = os.getloadavg()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("stage", choices=["tune", "heldout", "timing"],
-                    help="tune: fit on tune cases; heldout: measure, fit nothing; timing: redo the cost figure "
-                         "on an idle machine and update judge_eval.json.")
+    ap.add_argument("stage", choices=["tune", "heldout", "fresh", "timing"],
+                    help="tune: fit on tune cases; heldout: measure on the shipped held-out cases, fit nothing; "
+                         "fresh: the same on the cases written fresh for this judge (judge_eval_fresh.json); "
+                         "timing: redo the cost figure on an idle machine and update judge_eval.json.")
     ap.add_argument("--threads", type=int, default=2, help="llama.cpp threads (2 = this machine's cores).")
     ap.add_argument("--hb-records", type=int, default=3, help="HealthBench heart answers for the timing test.")
     args = ap.parse_args()
-    {"tune": tune, "heldout": heldout, "timing": timing_only}[args.stage](args)
+    {"tune": tune, "heldout": heldout, "fresh": heldout, "timing": timing_only}[args.stage](args)
     return 0
 
 

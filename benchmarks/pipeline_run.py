@@ -4,10 +4,10 @@ Writes benchmarks/results/<config>.json with wall_s, peak_rss_bytes (the largest
 the run, as GNU time reports it), per-stage wall times, training steps, the training and the
 evaluation judge, and for base and trained the unclipped HealthBench score with its CI and the
 paired difference with its CI and sign test (from the run's bench.json), plus machine and commit.
-Budgets on 2 CPU cores: pipeline_default ≤ 15 min wall, pipeline_demo ≤ 60 min; ≤ 6 GiB peak RSS.
+Budgets on 2 CPU cores: pipeline_default ≤ 15 min wall, pipeline_demo ≤ 2 h; ≤ 6 GiB peak RSS.
 
     python benchmarks/pipeline_run.py                          # pipeline_default, fresh run
-    python benchmarks/pipeline_run.py --config pipeline_demo   # under an hour: did training help?
+    python benchmarks/pipeline_run.py --config pipeline_demo   # under 2 hours: did training help?
     python benchmarks/pipeline_run.py --make-run               # the README command itself, in this checkout
 """
 
@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-BUDGET_WALL_S = {"pipeline_default": 15 * 60, "pipeline_demo": 60 * 60}
+BUDGET_WALL_S = {"pipeline_default": 15 * 60, "pipeline_demo": 120 * 60}
 BUDGET_RSS = 6 * 2**30
 
 

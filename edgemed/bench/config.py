@@ -138,6 +138,9 @@ class BenchConfig:
     train_judge: dict[str, Any] | None = field(default=None, metadata={
         "help": "The judge that produced the training reward (JudgeConfig mapping; the pipeline fills it in): "
                 "answers are graded by it too, so the report can show a reward that rose only by its own judge."})
+    independent_judge: dict[str, Any] | None = field(default=None, metadata={
+        "help": "A judge that produced no training reward (JudgeConfig mapping, e.g. {backend: proxy}): when the "
+                "reward and the evaluation share a judge, a gain must also show on a measure the policy never saw."})
 
     def __post_init__(self) -> None:
         # Resolved where they enter, so workers and reports never depend on the current folder.

@@ -99,6 +99,40 @@ def is_proxy(judge: dict | None) -> bool:
     return backend == "proxy" or (backend is None and str(judge.get("name", "")).startswith("proxy"))
 
 
+def controls_line(report: dict[str, Any]) -> str | None:
+    """Beside "did training help?": the gain at equal length, the length and pitfall changes, and the
+    measures that use neither the reward's nor the evaluation's judge (None when not compared).
+
+    >>> m = {"unclipped_score": {"diff": 0.05}, "answer_tokens": {"diff": 3.2},
+    ...      "pitfall_rate": {"diff": -0.01, "ci_low": -0.04, "ci_high": 0.02},
+    ...      "length_controlled": {"diff": 0.04, "ci_low": 0.01, "ci_high": 0.07},
+    ...      "independent_all": [{"measure": "proxy judge: unclipped score", "diff": 0.02, "ci_low": -0.01, "ci_high": 0.05}]}
+    >>> controls_line({"comparisons": [{"a": "base/q", "b": "trained/q", "metrics": m}]})
+    'At equal answer length: +0.040 (95% CI +0.010 to +0.070); answers +3.2 tokens; pitfall rate −0.010 (95% CI −0.040 to +0.020). Without the evaluation judge: proxy judge: unclipped score +0.020 (95% CI −0.010 to +0.050).'
+    """
+    c = primary_comparison(report.get("comparisons"))
+    if c is None:
+        return None
+    m = c.get("metrics") or {}
+    parts = []
+    lc = m.get("length_controlled")
+    if lc:
+        parts.append(f"At equal answer length: {signed(lc['diff'])} (95% CI {signed(lc['ci_low'])} to "
+                     f"{signed(lc['ci_high'])})")
+    if m.get("answer_tokens"):
+        parts.append(f"answers {signed(m['answer_tokens']['diff'], '.1f')} tokens")
+    pit = m.get("pitfall_rate")
+    if pit:
+        parts.append(f"pitfall rate {signed(pit['diff'])} (95% CI {signed(pit['ci_low'])} to {signed(pit['ci_high'])})")
+    text = "; ".join(parts) + "." if parts else ""
+    independent = m.get("independent_all") or []
+    if independent:
+        text += (" " if text else "") + "Without the evaluation judge: " + "; ".join(
+            f"{x['measure']} {signed(x['diff'])} (95% CI {signed(x.get('ci_low'))} to {signed(x.get('ci_high'))})"
+            for x in independent) + "."
+    return text or None
+
+
 def judge_line(judge: dict | None) -> str | None:
     """Which judge graded (name + fingerprint) and how accurate it is on held-out labels, if measured.
 
@@ -109,6 +143,8 @@ def judge_line(judge: dict | None) -> str | None:
     >>> judge_line({"name": "llamacpp judge", "fingerprint": "yn/1", "heldout_accuracy": 0.82,
     ...             "train_judge": {"name": "proxy judge", "fingerprint": "proxy/v2"}})
     "Graded by llamacpp judge (fingerprint `yn/1`; held-out accuracy 0.82), not by the training reward's proxy judge (`proxy/v2`)."
+    >>> judge_line({"name": "j", "fingerprint": "yn/1", "train_judge": {"same_as_eval": True}})[:60]
+    'Graded by j (fingerprint `yn/1`; held-out accuracy not measu'
     """
     if not judge:
         return None
@@ -116,6 +152,10 @@ def judge_line(judge: dict | None) -> str | None:
     acc_text = "held-out accuracy not measured" if acc is None else f"held-out accuracy {acc:.2f}"
     name, fingerprint = judge.get("name", "an unnamed judge"), judge.get("fingerprint", "?")
     train = judge.get("train_judge")
+    if train and train.get("same_as_eval"):
+        return (f"Graded by {name} (fingerprint `{fingerprint}`; {acc_text}): the SAME judge that produced the "
+                "training reward, so a gain here may be the policy fitting its judge; the measures that do not "
+                "use it are in the comparison's `independent` rows.")
     if train:  # the bench re-graded the answers with the judge that produced the training reward
         return (f"Graded by {name} (fingerprint `{fingerprint}`; {acc_text}), not by the training reward's "
                 f"{train.get('name', 'judge')} (`{train.get('fingerprint', '?')}`).")
@@ -174,6 +214,7 @@ def headline_lines(report: dict[str, Any]) -> list[str]:
     'Did training help? Not measured: this bench has no base and trained builds of the same artifact to compare.'
     """
     targets = report.get("targets") or []
-    lines = [training_line(report), judge_line(report.get("judge")), proxy_warning(report.get("judge")),
+    lines = [training_line(report), controls_line(report), judge_line(report.get("judge")),
+             proxy_warning(report.get("judge")),
              zero_line(targets), failure_line(targets)]
     return [x for x in lines if x]

@@ -215,6 +215,95 @@ def paired_difference(a: Sequence[float], b: Sequence[float], n_bootstrap: int =
             "sign_p": p}
 
 
+def _intercept_and_slope(dy: np.ndarray, dx: np.ndarray) -> tuple[float, float]:
+    """OLS of dy on dx: (intercept, slope); a constant dx leaves only the mean (slope 0)."""
+    if dx.size < 2 or float(np.var(dx)) < 1e-12:
+        return float(dy.mean()), 0.0
+    slope = float(np.cov(dx, dy, bias=True)[0, 1] / np.var(dx))
+    return float(dy.mean() - slope * dx.mean()), slope
+
+
+LENGTH_CONTROL_METHOD = ("intercept of the per-prompt score difference regressed on the per-prompt answer-token "
+                         "difference (OLS), i.e. the expected gain when both answers have equal length; "
+                         "95% CI by paired bootstrap over prompts")
+
+
+def length_controlled_difference(a_scores: Sequence[float], b_scores: Sequence[float], a_len: Sequence[float],
+                                 b_len: Sequence[float], n_bootstrap: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """The score difference B − A at equal answer length, with its paired-bootstrap 95% CI.
+
+    Per prompt, d_score = α + β·d_tokens: a gain bought by writing longer answers shows as β > 0
+    with α near 0; α is what B gains over A when the two answers are equally long.
+
+    >>> a, b = [0.1, 0.2, 0.3, 0.4], [0.2, 0.4, 0.6, 0.8]
+    >>> r = length_controlled_difference(a, b, [10, 10, 10, 10], [20, 30, 40, 50])  # all the gain is length
+    >>> round(r["diff"], 6), round(r["slope_per_100_tokens"], 4), r["length_diff"]
+    (0.0, 1.0, 25.0)
+    >>> r = length_controlled_difference([0.0] * 6, [0.1] * 6, [5] * 6, [5, 6, 4, 5, 6, 4])
+    >>> round(r["diff"], 6), round(r["ci_low"], 6)
+    (0.1, 0.1)
+    """
+    ys = np.asarray(b_scores, float) - np.asarray(a_scores, float)
+    xs = np.asarray(b_len, float) - np.asarray(a_len, float)
+    if ys.shape != xs.shape or ys.size == 0:
+        raise ValueError("length_controlled_difference needs equally long, non-empty lists")
+    alpha, beta = _intercept_and_slope(ys, xs)
+    rng = np.random.default_rng(seed)
+    boot = [_intercept_and_slope(ys[idx], xs[idx])[0]
+            for idx in rng.integers(0, ys.size, size=(n_bootstrap, ys.size))]
+    lo, hi = np.percentile(boot, [2.5, 97.5])
+    return {"method": LENGTH_CONTROL_METHOD, "n": int(ys.size), "diff": alpha, "ci_low": min(float(lo), alpha),
+            "ci_high": max(float(hi), alpha), "slope_per_100_tokens": beta * 100, "length_diff": float(xs.mean())}
+
+
+def length_controlled(ex_a: dict[str, dict], ex_b: dict[str, dict], n_bootstrap: int = 1000,
+                      seed: int = 0) -> dict[str, Any] | None:
+    """``length_controlled_difference`` over the prompts where both builds have a score and a length.
+
+    >>> a = {"p1": {"score": 0.1, "tokens": 50}, "p2": {"score": 0.2, "tokens": 60}}
+    >>> b = {"p1": {"score": 0.3, "tokens": 50}, "p2": {"score": 0.4, "tokens": 60}}
+    >>> round(length_controlled(a, b)["diff"], 6)
+    0.2
+    """
+    common = sorted(p for p in set(ex_a) & set(ex_b)
+                    if all(d[p].get(k) is not None for d in (ex_a, ex_b) for k in ("score", "tokens")))
+    if not common:
+        return None
+    return length_controlled_difference([ex_a[p]["score"] for p in common], [ex_b[p]["score"] for p in common],
+                                        [ex_a[p]["tokens"] for p in common], [ex_b[p]["tokens"] for p in common],
+                                        n_bootstrap, seed)
+
+
+KEYWORD_MEASURE = "paper keyword heuristic (no judge): pass rate"
+
+
+def independent_measures(qa: dict[str, Any], qb: dict[str, Any], n_bootstrap: int = 1000,
+                         seed: int = 0) -> list[dict[str, Any]]:
+    """Base-vs-trained differences on measures that do not use the evaluation judge: the independent
+    judge's unclipped score when one graded (``independent_judge``), then the paper's keyword heuristic.
+
+    >>> qa = {"per_example": {"p1": {"keyword_pass": False}, "p2": {"keyword_pass": True}}}
+    >>> qb = {"per_example": {"p1": {"keyword_pass": True}, "p2": {"keyword_pass": True}}}
+    >>> [(m["measure"], m["diff"]) for m in independent_measures(qa, qb)]
+    [('paper keyword heuristic (no judge): pass rate', 0.5)]
+    """
+    out = []
+    ja, jb = qa.get("independent_judge") or {}, qb.get("independent_judge") or {}
+    sa, sb = ja.get("per_example_score") or {}, jb.get("per_example_score") or {}
+    common = sorted(p for p in set(sa) & set(sb) if sa[p] is not None and sb[p] is not None)
+    if common:
+        d = paired_difference([sa[p] for p in common], [sb[p] for p in common], n_bootstrap, seed)
+        out.append({"measure": f"{jb.get('name') or 'independent judge'}: unclipped score", **d})
+    ka, kb = qa.get("per_example") or {}, qb.get("per_example") or {}
+    common = sorted(p for p in set(ka) & set(kb)
+                    if ka[p].get("keyword_pass") is not None and kb[p].get("keyword_pass") is not None)
+    if common:
+        d = paired_difference([float(ka[p]["keyword_pass"]) for p in common],
+                              [float(kb[p]["keyword_pass"]) for p in common], n_bootstrap, seed)
+        out.append({"measure": KEYWORD_MEASURE, **d})
+    return out
+
+
 def compare_examples(ex_a: dict[str, dict], ex_b: dict[str, dict], n_bootstrap: int = 1000,
                      seed: int = 0) -> dict[str, dict[str, Any]]:
     """Paired differences on every metric in PAIRED_METRICS, over the prompts where both have a value.

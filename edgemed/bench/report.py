@@ -131,6 +131,13 @@ def compare_groups(cfg: BenchConfig, target_rows: list[dict]) -> list[dict]:
                                        cfg.quality.n_bootstrap, cfg.quality.seed)
             if c is not None:
                 metrics = quality_metrics.compare_examples(ea, eb, cfg.quality.n_bootstrap, cfg.quality.seed)
+                lc = quality_metrics.length_controlled(ea, eb, cfg.quality.n_bootstrap, cfg.quality.seed)
+                if lc is not None:
+                    metrics["length_controlled"] = lc
+                independent = quality_metrics.independent_measures(a["quality"], b["quality"],
+                                                                   cfg.quality.n_bootstrap, cfg.quality.seed)
+                if independent:
+                    metrics["independent"], metrics["independent_all"] = independent[0], independent
                 out.append({"a": a["label"], "b": b["label"], **c.to_dict(), "metrics": metrics})
     return out
 

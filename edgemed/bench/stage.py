@@ -216,11 +216,13 @@ def grade_and_score(cfg: BenchConfig, targets: list[Target], records, out: Path,
     finally:
         judge.close()
     info = judge_info(jcfg, judge.fingerprint, stats)
-    train = grade_with_training_judge(cfg, todo, records, out, judge.fingerprint, progress)
-    if train is not None:
-        info["train_judge"] = train["info"]
-        for label, summary in train["summaries"].items():
-            summaries[label]["train_judge"] = summary
+    seen = {judge.fingerprint}
+    for key, judge_cfg in (("train_judge", cfg.train_judge), ("independent_judge", cfg.independent_judge)):
+        second = grade_with_second_judge(cfg, judge_cfg, todo, records, out, seen, progress)
+        if second is not None:
+            info[key] = second["info"]
+            for label, summary in second["summaries"].items():
+                summaries[label][key] = summary
     return info, summaries
 
 
@@ -235,28 +237,32 @@ def judge_info(jcfg, fingerprint: str, stats: dict | None = None) -> dict[str, A
             "heldout_accuracy": recorded_accuracy(fingerprint)}
 
 
-def grade_with_training_judge(cfg: BenchConfig, todo: list[Target], records, out: Path, eval_fingerprint: str,
-                              progress: bool) -> dict[str, Any] | None:
-    """Grade the same answers with the judge that produced the training reward (``train_judge``).
+def grade_with_second_judge(cfg: BenchConfig, judge_cfg: dict | None, todo: list[Target], records, out: Path,
+                            seen: set[str], progress: bool) -> dict[str, Any] | None:
+    """Grade the same answers with another judge: the one that produced the training reward
+    (``train_judge``), or one that produced none (``independent_judge``).
 
-    Returns its info and, per build, its hit/pitfall rates and unclipped score; None when no training
-    judge is configured or it is the evaluation judge itself (then there is nothing to set beside it).
+    Returns its info and, per build, its hit/pitfall rates, unclipped score and per-prompt scores;
+    None when none is configured or it is a judge already graded with (``seen`` fingerprints).
     """
-    if not cfg.train_judge or not todo:
+    if not judge_cfg or not todo:
         return None
     from edgemed.judges import JudgeConfig, build_judge
 
-    jcfg = JudgeConfig.from_dict(cfg.train_judge)
+    jcfg = JudgeConfig.from_dict(judge_cfg)
     judge = build_judge(jcfg)
     try:
-        if judge.fingerprint == eval_fingerprint:
-            return None
+        if judge.fingerprint in seen:  # its verdicts are the ones already graded: say so, grade nothing
+            return {"info": {**judge_info(jcfg, judge.fingerprint), "same_as_eval": True}, "summaries": {}}
+        seen.add(judge.fingerprint)
         summaries = {}
         for t in todo:
             quality.grade_missing(judge, t, records, cfg.quality, out, progress=progress)
-            m = quality.quality_summary(t, records, cfg.quality, out, judge.fingerprint)["metrics"]
+            q = quality.quality_summary(t, records, cfg.quality, out, judge.fingerprint)
+            m = q["metrics"]
             summaries[t.label] = {"name": judge_info(jcfg, judge.fingerprint)["name"], "fingerprint": judge.fingerprint,
-                                  **{k: m.get(k) for k in ("hit_rate", "pitfall_rate", "unclipped", "judge_failures")}}
+                                  **{k: m.get(k) for k in ("hit_rate", "pitfall_rate", "unclipped", "judge_failures")},
+                                  "per_example_score": {p: e["score"] for p, e in q["per_example"].items()}}
     finally:
         judge.close()
     return {"info": judge_info(jcfg, judge.fingerprint), "summaries": summaries}

@@ -21,7 +21,7 @@ from edgemed.judges.likert import LikertJudge
 # Backend-specific keys accepted in JudgeConfig.params (proxy's are ProxyJudge's own kwargs).
 CLIENT_PARAMS = {
     "openai": {"response_format", "extra_body", "seed"},
-    "llamacpp": {"n_ctx", "n_threads", "seed", "threshold", "with_proxy"},
+    "llamacpp": {"n_ctx", "n_threads", "seed", "threshold", "with_proxy", "parallel"},
 }
 
 
@@ -75,7 +75,8 @@ def build_yesno_judge(cfg: JudgeConfig):
     model = cfg.model or require_judge_model()
     return YesNoJudge(model, n_ctx=p.get("n_ctx", 4096), n_threads=p.get("n_threads"),
                       threshold=p.get("threshold"), use_logprobs=cfg.use_logprobs,
-                      with_proxy=bool(p.get("with_proxy", WITH_PROXY_DEFAULT)))
+                      with_proxy=bool(p.get("with_proxy", WITH_PROXY_DEFAULT)),
+                      parallel=int(p.get("parallel", 16)))
 
 
 def build_likert_judge(cfg: JudgeConfig | dict[str, Any] | None = None) -> LikertJudge:

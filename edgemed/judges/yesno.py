@@ -113,22 +113,30 @@ class YesNoJudge:
     >>> judge.grade(conversation, items)            # doctest: +SKIP
     """
 
-    concurrency = 1  # one llama.cpp context; prefix reuse makes sequential grading the fast path
+    concurrency = 1  # one llama.cpp context; one answer's criteria are batched inside it instead
 
     def __init__(self, model_path: str | Path, n_ctx: int = 4096, n_threads: int | None = None,
                  threshold: float | None = None, use_logprobs: bool = False, n_batch: int = 512,
-                 with_proxy: bool = False, reuse_prefix: bool = True):
+                 with_proxy: bool = False, reuse_prefix: bool = True, parallel: int = 16):
         from edgemed.runtimes import llamacpp as runtime
 
         path = Path(model_path)
         if not path.is_file():
             raise ConfigError(f"judge.model: GGUF file not found: {path}")
+        from edgemed.runtimes.shared_prefix import SharedPrefixScorer
+
+        if parallel < 1:
+            raise ConfigError(f"judge.params.parallel: must be >= 1, got {parallel}")
         try:
-            self._llm = runtime.load(path, n_ctx=n_ctx, n_batch=n_batch, n_threads=n_threads,
+            # The Llama object serves the tokenizer and the weights; grading runs in the scorer's own
+            # context (several sequences, one unified KV cache), so this one stays minimal.
+            self._llm = runtime.load(path, n_ctx=256, n_batch=256, n_threads=n_threads,
                                      n_threads_batch=n_threads, logits_all=False)
+            self._scorer = SharedPrefixScorer(self._llm, n_ctx=n_ctx, n_batch=n_batch, n_seq=parallel,
+                                              n_threads=n_threads)
         except (ValueError, RuntimeError) as e:
             raise ModelError(f"{path}: llama.cpp cannot load this GGUF ({e})") from e
-        self._finalizer = weakref.finalize(self, self._llm.close)
+        self._finalizer = weakref.finalize(self, _close, self._scorer, self._llm)
         self._lock = threading.Lock()
         self._llama_cpp = runtime.import_llama_cpp()
         self.yes_ids, self.no_ids = self._answer_ids(("yes", "Yes", " yes", " Yes", "YES"),
@@ -140,6 +148,9 @@ class YesNoJudge:
         self.blend_weights = None
         self.proxy = None
         mode = ""
+        # llama.cpp's logits move by up to ~0.05 in P(yes) with how a prompt is split into batches
+        # (measured, docs/judges.md): the batched schedule is part of a verdict's identity.
+        sched = "|sched=shared-batch" if parallel > 1 else ""
         if with_proxy:
             from edgemed.judges.proxy import PROXY_VERSION, ProxyJudge
 
@@ -149,9 +160,8 @@ class YesNoJudge:
             mode = "|proxy-v{}|blend={}".format(PROXY_VERSION, ",".join(
                 f"{self.blend_weights[k]:.4f}" for k in ("bias", "w_llm", "w_proxy")))
         self.fingerprint = (f"yesno|{path.name}|{path.stat().st_size}|{prompt_digest()}"
-                            f"|t={self.threshold:.4f}|lp={int(use_logprobs)}{mode}")
-        self.prefix_tokens_reused = 0
-        self.tokens_evaluated = 0
+                            f"|t={self.threshold:.4f}|lp={int(use_logprobs)}{sched}{mode}")
+        self.parallel = parallel
 
     def _answer_ids(self, yes: Sequence[str], no: Sequence[str]) -> tuple[list[int], list[int]]:
         def first_ids(words):
@@ -159,45 +169,59 @@ class YesNoJudge:
             return sorted(ids)
         return first_ids(yes), first_ids(no)
 
-    def p_yes(self, conversation: list[dict[str, str]], item: RubricItem) -> float:
-        """P(yes) for one criterion: the longest cached prefix is kept, the rest evaluated."""
-        prefix, suffix = prompt_parts(conversation, item)
-        tokens = self._llm.tokenize((prefix + suffix).encode("utf-8"), add_bos=False, special=True)
-        if len(tokens) >= self._llm.n_ctx():
-            raise ValueError(f"prompt of {len(tokens)} tokens exceeds the judge's n_ctx {self._llm.n_ctx()}")
-        llm = self._llm
-        keep = 0
-        cached = llm.input_ids[:llm.n_tokens].tolist() if self.reuse_prefix else []
-        for a, b in zip(cached, tokens[:-1]):  # always evaluate at least the last token
-            if a != b:
-                break
-            keep += 1
-        self._rewind(keep)
-        llm.eval(tokens[keep:])
-        self.prefix_tokens_reused += keep
-        self.tokens_evaluated += len(tokens) - keep
-        logits = np.ctypeslib.as_array(self._llama_cpp.llama_get_logits_ith(llm._ctx.ctx, -1),
-                                       shape=(llm.n_vocab(),))
-        scores = logits[self.yes_ids + self.no_ids].astype(np.float64)
-        probs = np.exp(scores - scores.max())
-        return float(probs[:len(self.yes_ids)].sum() / probs.sum())
+    @property
+    def prefix_tokens_reused(self) -> int:
+        """Prompt tokens served from the KV cache instead of evaluated (rules + conversation, mostly)."""
+        return self._scorer.tokens_reused
 
-    def _rewind(self, n: int) -> None:
-        llm = self._llm
-        if n < llm.n_tokens:
-            llm._ctx.kv_cache_seq_rm(-1, n, -1)
-            llm.n_tokens = n
+    @property
+    def tokens_evaluated(self) -> int:
+        return self._scorer.tokens_evaluated
+
+    def p_yes_many(self, conversation: list[dict[str, str]], items: Sequence[RubricItem]) -> list[float | Exception]:
+        """P(yes) for each criterion of one answer: their prompts share the answer's prefix, so the
+        prefix is evaluated once (or reused from the cache) and the criteria go ``parallel`` at a
+        time into one llama.cpp batch (``edgemed.runtimes.shared_prefix``). An exception object
+        stands in for a criterion whose prompt could not be evaluated."""
+        rows = []
+        for item in items:
+            prefix, suffix = prompt_parts(conversation, item)
+            rows.append(self._llm.tokenize((prefix + suffix).encode("utf-8"), add_bos=False, special=True))
+        columns = self.yes_ids + self.no_ids
+        if self.reuse_prefix:
+            values = self._scorer.last_logits(rows, columns=columns)
+        else:  # every prompt whole, one at a time: the baseline the timing benchmark compares with
+            values = []
+            for row in rows:
+                self._scorer.forget()
+                values += self._scorer.last_logits([row], columns=columns)
+        out: list[float | Exception] = []
+        for value in values:
+            if isinstance(value, Exception):
+                out.append(value)
+                continue
+            probs = np.exp(value - value.max())
+            out.append(float(probs[:len(self.yes_ids)].sum() / probs.sum()))
+        return out
+
+    def p_yes(self, conversation: list[dict[str, str]], item: RubricItem) -> float:
+        """P(yes) for one criterion (``ValueError`` when its prompt exceeds the context)."""
+        [value] = self.p_yes_many(conversation, [item])
+        if isinstance(value, Exception):
+            raise value
+        return value
 
     def grade(self, conversation: list[dict[str, str]], items: Sequence[RubricItem]) -> list[Judgement]:
         proxy = self.proxy.grade(conversation, items) if self.proxy is not None else [None] * len(items)
         out = []
         with self._lock:
-            for item, pv in zip(items, proxy):
-                try:
-                    p = self.p_yes(conversation, item)
-                except (ValueError, RuntimeError) as e:
-                    out.append(Judgement(met=None, explanation=f"judge failed: {e}"))
-                    self._rewind(0)
+            try:
+                p_values = self.p_yes_many(conversation, items)
+            except RuntimeError as e:  # llama_decode failed: the whole answer's verdicts are unknown
+                p_values = [e] * len(items)
+            for item, pv, p in zip(items, proxy, p_values):
+                if isinstance(p, Exception):
+                    out.append(Judgement(met=None, explanation=f"judge failed: {p}"))
                     continue
                 if pv is not None:
                     if pv.met is None:
@@ -214,3 +238,8 @@ class YesNoJudge:
 
     def close(self) -> None:
         self._finalizer()
+
+
+def _close(scorer, llm) -> None:
+    scorer.close()
+    llm.close()

@@ -51,6 +51,9 @@ class RewardConfig:
     min_group_spread: float = field(default=0.0, metadata={
         "help": "Groups whose reward max−min is below this (reward units) get equal rewards, so judge "
                 "noise yields no gradient (docs/method.md §4); 0 disables."})
+    max_criteria: int = field(default=0, metadata={
+        "help": "Grade at most this many criteria per GRPO group, a random subset every completion of the group "
+                "shares (a pitfall kept whenever the rubric has one), to cut an LLM judge's cost per step; 0: all."})
     concurrency: int | None = field(default=None, metadata={
         "help": "Judge calls in flight for this reward; None uses judge.concurrency."})
     log_tag_prefixes: tuple[str, ...] = field(default=("axis:", "category:"), metadata={
@@ -71,6 +74,8 @@ class RewardConfig:
                 raise ConfigError(f"must be a number >= 0, got {value!r}", key=name)
         if self.min_graded_frac > 1:
             raise ConfigError(f"must be <= 1, got {self.min_graded_frac!r}", key="min_graded_frac")
+        if isinstance(self.max_criteria, bool) or not isinstance(self.max_criteria, int) or self.max_criteria < 0:
+            raise ConfigError(f"must be an integer >= 0, got {self.max_criteria!r}", key="max_criteria")
         if self.concurrency is not None and (not isinstance(self.concurrency, int) or self.concurrency < 1):
             raise ConfigError(f"must be None or an integer >= 1, got {self.concurrency!r}", key="concurrency")
         self.log_tag_prefixes = tuple(self.log_tag_prefixes)

@@ -59,3 +59,30 @@ def flatten_low_spread(rewards: Sequence[float | None], min_spread: float) -> tu
     vals = [r for r in rewards if r is not None]
     mean = math.fsum(vals) / len(vals)
     return [None if r is None else mean for r in rewards], True
+
+
+def criteria_subset(points: Sequence[float], k: int, seed: str) -> list[int]:
+    """Indices of at most ``k`` criteria, drawn at random (seeded) with one pitfall kept when any exists.
+
+    One group's completions are graded on the same subset, so their rewards stay comparable; over
+    steps every criterion is drawn. ``k`` = 0 or a rubric no longer than ``k`` keeps all of it.
+
+    >>> criteria_subset([5, 3, -4, 2, 1], 0, "s")
+    [0, 1, 2, 3, 4]
+    >>> sub = criteria_subset([5, 3, -4, 2, 1, 4], 3, "step-1"); len(sub), 2 in sub, sub == sorted(sub)
+    (3, True, True)
+    >>> criteria_subset([5, 3, -4, 2, 1, 4], 3, "step-1") == sub   # same seed, same subset
+    True
+    """
+    import random
+
+    n = len(points)
+    if k <= 0 or n <= k:
+        return list(range(n))
+    rng = random.Random(seed)
+    pitfalls = [i for i, p in enumerate(points) if p < 0]
+    chosen = {rng.choice(pitfalls)} if pitfalls else set()
+    rest = [i for i in range(n) if i not in chosen]
+    chosen.update(rng.sample(rest, k - len(chosen)))
+    return sorted(chosen)
+

@@ -24,7 +24,7 @@ from edgemed.errors import DataError
 from edgemed.judges import build_judge, build_likert_judge, grade_batch
 from edgemed.rewards.config import RewardConfig
 from edgemed.rewards.core import binarize
-from edgemed.rewards.group import flatten_low_spread, group_rows
+from edgemed.rewards.group import criteria_subset, flatten_low_spread, group_rows
 from edgemed.rewards.metrics import rank_metrics, reward_metrics, verdict_metrics
 from edgemed.rewards.ranks import gather_rows, own_slice, rank_and_world
 from edgemed.rewards.registry import get_reward
@@ -89,6 +89,11 @@ class RubricReward:
         items_rows = [parse_rubric(r, i) for i, r in enumerate(rubrics)]
         convs = [to_conversation(p, c) for p, c in zip(prompts, completions)]
         keys = _group_keys(prompts, items_rows)
+        if self.config.max_criteria and not self.is_implicit:
+            step = getattr(kwargs.get("trainer_state"), "global_step", 0)
+            items_rows = [[items[j] for j in criteria_subset([it.points for it in items], self.config.max_criteria,
+                                                             f"{step}|{key}")]
+                          for items, key in zip(items_rows, keys)]
         # This process grades its own rows; the verdicts are then pooled so that groups split
         # across processes are scored, filtered and logged whole (edgemed.rewards.ranks).
         local = self._rate(convs, items_rows) if self.is_implicit else self._grade(convs, items_rows)
