@@ -146,6 +146,7 @@ def main() -> int:
                "--name", args.name, "--runs-dir", args.runs_dir]
     if run_dir.exists() and not args.keep:
         shutil.rmtree(run_dir)
+    load_at_start = os.getloadavg()
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     if proc.returncode != 0:
         print(proc.stderr[-4000:], file=sys.stderr)
@@ -161,6 +162,9 @@ def main() -> int:
               "within_budget": figures["wall_s"] <= budget and figures["peak_rss_bytes"] <= BUDGET_RSS,
               **quality(run_dir), "training_curve": training_curve(run_dir),
               "config": args.config, "command": " ".join(cmd[2:]), "machine": machine(), "commit": commit,
+              "worktree_dirty": bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                                                    capture_output=True, text=True).stdout.strip()),
+              "load_average_at_start": load_at_start,
               "load_average_at_end": os.getloadavg()}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
