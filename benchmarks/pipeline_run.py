@@ -129,6 +129,9 @@ def main() -> int:
     ap.add_argument("--prior-wall-s", type=float, default=0.0,
                     help="With --keep: wall seconds an earlier, interrupted invocation of this run already spent; "
                          "added to wall_s (and listed) so a resumed run is not reported as faster than it was.")
+    ap.add_argument("--prior-peak-rss-bytes", type=int, default=0,
+                    help="With --keep: the peak RSS of the earlier, interrupted invocation; the record keeps the larger.")
+    ap.add_argument("--note", default=None, help="What a reader of the record must know (e.g. why the run was resumed).")
     ap.add_argument("--unfinished", default=None, metavar="REASON",
                     help="Run nothing: record what the stopped run in --runs-dir/--name did (training curve, "
                          "stage times) and why it stopped, in <config>_unfinished.json, never in the full record.")
@@ -157,6 +160,9 @@ def main() -> int:
     if args.prior_wall_s:
         figures = {**figures, "wall_s": round(figures["wall_s"] + args.prior_wall_s, 1),
                    "invocations_wall_s": [args.prior_wall_s, figures["wall_s"]]}
+    if args.prior_peak_rss_bytes:
+        figures = {**figures, "peak_rss_bytes": max(figures["peak_rss_bytes"], args.prior_peak_rss_bytes),
+                   "invocations_peak_rss_bytes": [args.prior_peak_rss_bytes, figures["peak_rss_bytes"]]}
     result = {**figures, "stages_wall_s": {s: r["wall_s"] for s, r in state["stages"].items()},
               "budget": {"wall_s": budget, "peak_rss_bytes": BUDGET_RSS},
               "within_budget": figures["wall_s"] <= budget and figures["peak_rss_bytes"] <= BUDGET_RSS,
@@ -164,7 +170,7 @@ def main() -> int:
               "config": args.config, "command": " ".join(cmd[2:]), "machine": machine(), "commit": commit,
               "worktree_dirty": bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
                                                     capture_output=True, text=True).stdout.strip()),
-              "load_average_at_start": load_at_start,
+              "load_average_at_start": load_at_start, **({"note": args.note} if args.note else {}),
               "load_average_at_end": os.getloadavg()}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
