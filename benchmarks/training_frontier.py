@@ -21,6 +21,10 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from edgemed.io import write_json_atomic  # noqa: E402
+
 RESULTS = ROOT / "benchmarks" / "results"
 DEMO = "benchmarks/results/pipeline_demo.json"
 CONFIG = "edgemed/configs/pipeline_demo.yaml"
@@ -92,9 +96,7 @@ def main() -> int:
     if screens.is_file():
         rows += [screen_row(s) for s in json.loads(screens.read_text())["screens"]]
     out = RESULTS / "training_frontier.json"
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"script": "benchmarks/training_frontier.py", "recipes": rows}, indent=1) + "\n")
-    tmp.replace(out)
+    write_json_atomic(out, {"script": "benchmarks/training_frontier.py", "recipes": rows})
     for row in rows:
         s = row["score"] or {}
         print(f"{row['name']:<28} steps {row['steps']!s:>4}  score {s.get('diff')!s:.6} "
