@@ -76,7 +76,9 @@ def _generator(m: GenAIModel, max_length: int, min_length: int = 0, temperature:
 
 def prompt_logits(m: GenAIModel, ids: list[int]) -> np.ndarray:
     """Logits at every position of ``ids`` (one prompt pass): ``[len(ids), vocab]`` float32."""
-    gen = _generator(m, len(ids) + 1)
+    # max_length = the prompt itself: nothing is generated, and a prompt as long as the model's
+    # context (the held-out fidelity documents are cut at 512 tokens) must still fit
+    gen = _generator(m, len(ids))
     gen.append_tokens(ids)
     return np.asarray(gen.get_output("logits"), dtype=np.float32)[0]
 
