@@ -245,6 +245,24 @@ def heldout(args) -> None:
     print(json.dumps({r["judge"]: round(r["accuracy"], 3) for r in out["judges"]}, indent=1))
 
 
+def record(args) -> None:
+    """Rebuild the package's recorded accuracies (what reports print as "held-out accuracy") from every
+    held-out results file: per judge fingerprint, its newest measurement on a set it was not fitted on."""
+    best: dict[str, dict] = {}
+    for name in ["judge_eval.json", *(results for _, results in FRESH_SETS.values())]:
+        path = RESULTS / name
+        if not path.is_file():
+            continue
+        run = json.loads(path.read_text())
+        for row in run.get("judges", []):
+            fp = row.get("fingerprint")
+            if fp and (fp not in best or run["date"] > best[fp]["date"]):
+                best[fp] = {"fingerprint": fp, "accuracy": row["accuracy"], "cases": run["cases"], "n": run["n"],
+                            "date": run["date"], "source": f"benchmarks/results/{name}"}
+    write_json_atomic(ev.RECORDED, {"source": "benchmarks/judge_eval.py record", "judges": list(best.values())})
+    print(f"wrote {ev.RECORDED}: {len(best)} judges")
+
+
 def _by_response(cases) -> dict:
     from collections import defaultdict
 
@@ -315,17 +333,19 @@ def main() -> int:
     global LOAD_AT_START
     LOAD_AT_START = os.getloadavg()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("stage", choices=["tune", "heldout", *FRESH_SETS, "timing"],
+    ap.add_argument("stage", choices=["tune", "heldout", *FRESH_SETS, "timing", "record"],
                     help="tune: fit on tune cases; heldout: measure on the shipped held-out cases, fit nothing; "
                          "fresh, fresh2: the same on a set written fresh for the judge (judge_eval_<set>.json); "
-                         "timing: redo the cost figure on an idle machine and update judge_eval.json.")
+                         "timing: redo the cost figure on an idle machine and update judge_eval.json; "
+                         "record: rebuild the package's recorded accuracies from those files.")
     ap.add_argument("--threads", type=int, default=2, help="llama.cpp threads (2 = this machine's cores).")
     ap.add_argument("--hb-records", type=int, default=3, help="HealthBench heart answers for the timing test.")
     ap.add_argument("--reuse-p", action="store_true",
                     help="tune: reuse the P(yes) recorded in judge_tune.json for the same prompt instead of "
                          "grading the 540 tune cases again (only the fit changes).")
     args = ap.parse_args()
-    {"tune": tune, "heldout": heldout, "timing": timing_only, **{k: heldout for k in FRESH_SETS}}[args.stage](args)
+    {"tune": tune, "heldout": heldout, "timing": timing_only, "record": record,
+     **{k: heldout for k in FRESH_SETS}}[args.stage](args)
     return 0
 
 

@@ -167,8 +167,9 @@ RECORDED = Path(__file__).parent / "assets" / "judge_accuracy.json"
 
 
 def recorded_accuracy(fingerprint: str, path: Path = RECORDED) -> float | None:
-    """This exact judge's accuracy on the shipped held-out cases, as benchmarks/judge_eval.py
-    recorded it; None when this judge (same backend, model, prompt, threshold) was never measured.
+    """This exact judge's accuracy on held-out cases it was not fitted on (the shipped set or one written
+    fresh for it, newest first), as `benchmarks/judge_eval.py record` wrote it; None when this judge
+    (same backend, model, prompt, thresholds, schedule) was never measured.
 
     >>> recorded_accuracy("no-such-judge") is None
     True

@@ -35,7 +35,8 @@ def build(root: Path, builds: list[str]):
              "[runtime.gguf]", "n_threads = 2", "n_gpu_layers = 0", "[runtime.onnx]",
              'execution_provider = "CPUExecutionProvider"']
     profile.write_text("\n".join(lines) + "\n")
-    config = ExportConfig(model="default", out=str(root / "out"), profile=str(profile))
+    config = ExportConfig(model="default", out=str(root / "out"), profile=str(profile),
+                          heldout_docs=4)  # fewer held-out fidelity documents: this fixture builds 5 formats
     return config, stage.run(config)
 
 
