@@ -17,11 +17,6 @@ from edgemed.export import stage
 from edgemed.export.config import DEFAULT_THRESHOLDS, ExportConfig
 from edgemed.export.manifest import QUANTS, artifact_bytes, artifact_digest, load_manifest
 
-# The module's export also reads the whole held-out fidelity set (about 6,100 teacher-forced
-# positions: one fp32 PyTorch pass for the reference, one runtime pass per build), past the default
-# 900 s on a busy 2-core machine.
-pytestmark = pytest.mark.timeout(1800)
-
 # The builds the acceptance criteria name run in the default suite; the other quants (slower to
 # check, further from fp32 on this 576-wide model) run in the slow suite.
 CORE_BUILDS = ["gguf:f16", "gguf:q8_0", "gguf:q4_k_m", "onnx:fp32", "onnx:int8"]
