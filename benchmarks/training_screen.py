@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import subprocess
 import sys
 import time
@@ -42,13 +41,11 @@ def screening_records(seed: int, n_hb: int, mix: int):
     """The packaged validation split + the last ``n_hb`` non-heart HealthBench records of the mix's shuffle."""
     from edgemed.data.rar import load_rar_medicine
     from edgemed.train.config import DataSection
-    from edgemed.train.prompts import _eval_subset, normalise
+    from edgemed.train.prompts import eval_subset, healthbench_outside
 
     data = DataSection()
     records = [r for r in load_rar_medicine(data.source) if r.split == "validation"]
-    healthbench, eval_ids, eval_texts = _eval_subset(data)
-    outside = [r for r in healthbench if r.prompt_id not in eval_ids and normalise(r.user_text) not in eval_texts]
-    random.Random(seed).shuffle(outside)  # the same shuffle build_training_prompts uses for the mix
+    outside = healthbench_outside(*eval_subset(data), seed)  # the order whose head the training mix takes
     taken = len(outside) if mix == -1 else mix
     if taken + n_hb > len(outside):
         raise SystemExit(f"screening set overlaps the training mix: {taken} + {n_hb} > {len(outside)} records")

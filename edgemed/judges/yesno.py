@@ -151,7 +151,6 @@ class YesNoJudge:
             raise ModelError(f"{path}: llama.cpp cannot load this GGUF ({e})") from e
         self._finalizer = weakref.finalize(self, _close, self._scorer, self._llm)
         self._lock = threading.Lock()
-        self._llama_cpp = runtime.import_llama_cpp()
         self.yes_ids, self.no_ids = self._answer_ids(("yes", "Yes", " yes", " Yes", "YES"),
                                                      ("no", "No", " no", " No", "NO"))
         calibration = load_calibration()

@@ -91,8 +91,9 @@ class SharedPrefixScorer:
     """
 
     def __init__(self, llm, n_ctx: int, n_batch: int, n_seq: int, n_threads: int | None = None):
-        import llama_cpp
+        from edgemed.runtimes.llamacpp import import_llama_cpp
 
+        llama_cpp = import_llama_cpp()  # the wait policy is set before the library loads
         self._lc = llama_cpp
         params = llama_cpp.llama_context_default_params()
         params.n_ctx = n_ctx

@@ -63,13 +63,11 @@ def build_training_prompts(data: DataSection, seed: int) -> TrainingPrompts:
     eval_texts: set[str] = set()
     healthbench: list[RubricRecord] = []
     if data.check_eval_leak or data.healthbench_mix:
-        healthbench, eval_ids, eval_texts = _eval_subset(data)
+        healthbench, eval_ids, eval_texts = eval_subset(data)
     if data.check_eval_leak:
         check_no_eval_leak(records, eval_ids, eval_texts, data.source, data.eval_rule)
     if data.healthbench_mix:
-        outside = [r for r in healthbench if r.prompt_id not in eval_ids
-                   and normalise(r.user_text) not in eval_texts]
-        random.Random(seed).shuffle(outside)
+        outside = healthbench_outside(healthbench, eval_ids, eval_texts, seed)
         take = outside if data.healthbench_mix == -1 else outside[:data.healthbench_mix]
         counts["healthbench_mix"] = len(take)
         records = records + take
@@ -167,7 +165,22 @@ def _is_hub(source: str) -> bool:
                 or Path(source).expanduser().exists())
 
 
-def _eval_subset(data: DataSection) -> tuple[list[RubricRecord], set[str], set[str]]:
+def healthbench_outside(healthbench: list[RubricRecord], eval_ids: set[str], eval_texts: set[str],
+                        seed: int) -> list[RubricRecord]:
+    """HealthBench records outside the heart eval subset (by id and by text), in the seeded order whose
+    first ``data.healthbench_mix`` records training takes (a screening set takes from the other end).
+
+    >>> r = [RubricRecord.from_dict({"prompt_id": p, "prompt": [{"role": "user", "content": p}],
+    ...      "rubrics": [{"criterion": "c", "points": 1}]}) for p in "abcd"]
+    >>> sorted(x.prompt_id for x in healthbench_outside(r, {"a"}, {"b"}, seed=0))
+    ['c', 'd']
+    """
+    outside = [r for r in healthbench if r.prompt_id not in eval_ids and normalise(r.user_text) not in eval_texts]
+    random.Random(seed).shuffle(outside)
+    return outside
+
+
+def eval_subset(data: DataSection) -> tuple[list[RubricRecord], set[str], set[str]]:
     from edgemed.data.healthbench import load_healthbench
     from edgemed.data.heart import heart_subset
 

@@ -67,34 +67,37 @@ def train(config: TrainConfig) -> TrainSummary:
     >>> Path(summary.adapter_dir, "adapter_config.json").is_file()  # doctest: +SKIP
     True
     """
+    from edgemed.train.library_configs import plan_quantization
     from edgemed.train.trainlog import trend_line
 
+    # A setting the machine cannot honour (model.require_4bit without bitsandbytes) fails before
+    # the output folder, its lock or its log exist.
+    quant = plan_quantization(config)
     # One writer per output folder (a second `edgemed train` there stops at once, exit 2). Under
     # `accelerate launch` every rank shares output_dir, so only the main rank holds the lock.
     lock = folder_lock(config.output_dir, hint="pick another --output") if console.is_main_rank() else nullcontext()
     with lock, console.stage("train", Path(config.output_dir) / console.LOGS_DIR) as stage:
-        summary = _train(config, stage)
+        summary = _train(config, stage, quant)
         stage.done(f"{trend_line(summary.steps, summary.reward_first, summary.reward_last, summary.timing_s['step'])}"
                    f"; adapter {summary.adapter_dir}")
     return summary
 
 
-def _train(config: TrainConfig, stage: console.Stage) -> TrainSummary:
+def _train(config: TrainConfig, stage: console.Stage, quant) -> TrainSummary:
     from edgemed.models import load_tokenizer, model_fingerprint, resolve_model
     from edgemed.rewards import rubric_reward_func
     from edgemed.train.config import build_reward_configs
     from edgemed.train.prompts import build_training_prompts
     from edgemed.train.trainlog import StepProgress, TimedGRPOTrainer, TrainingLog, read_training_log
-    from edgemed.train.library_configs import grpo_args, lora_config, plan_quantization
+    from edgemed.train.library_configs import grpo_args, lora_config
     from edgemed.train.processes import allow_indexed_cpu_loads, process_record, replicas_in_sync
 
     started = time.perf_counter()
     out = Path(config.output_dir)
 
     # 1. Everything that needs no policy model: rewards (each builds its judge at once, so a bad
-    #    judge setting fails here), the quantization plan, prompts + eval-leak guard.
+    #    judge setting fails here), prompts + eval-leak guard.
     reward_configs = build_reward_configs(config)
-    quant = plan_quantization(config)
     prompts = build_training_prompts(config.data, config.seed)
     reward_funcs = [rubric_reward_func(rc) for rc in reward_configs]
     stage.start(f"GRPO on {config.model.spec}, {config.grpo.max_steps} steps over {len(prompts.rows)} prompts, "
