@@ -85,6 +85,17 @@ def record_unfinished(args, run_dir: Path) -> int:
     return 0
 
 
+def fresh_judge_home(tmp: Path) -> dict:
+    """An EDGEMED_HOME whose verdict cache starts empty while every other cache (converted models,
+    verification records, wheels) is the user's own: the run pays for every grade, and only for that."""
+    real = Path(os.environ.get("EDGEMED_HOME", Path.home() / ".cache" / "edgemed"))
+    tmp.mkdir(parents=True, exist_ok=True)
+    for entry in real.iterdir() if real.is_dir() else []:
+        if entry.name != "judges":
+            (tmp / entry.name).symlink_to(entry)
+    return {**os.environ, "EDGEMED_HOME": str(tmp)}
+
+
 def quality(run_dir: Path) -> dict:
     """Judges, steps, per-build unclipped scores and the base-vs-trained paired test of one run."""
     train = json.loads((run_dir / "train" / "manifest.json").read_text()) if (run_dir / "train" / "manifest.json").is_file() else {}
@@ -112,7 +123,8 @@ def quality(run_dir: Path) -> dict:
                             "fingerprint": rewards[0].get("judge_fingerprint"),
                             "heldout_accuracy": rewards[0].get("judge_heldout_accuracy")},
             "judge_eval": {"name": judge.get("name"), "fingerprint": judge.get("fingerprint"),
-                           "heldout_accuracy": judge.get("heldout_accuracy")},
+                           "heldout_accuracy": judge.get("heldout_accuracy"),
+                           "stats": judge.get("stats")},  # requested / cache_hits / calls: a cached run is no timing
             "n_prompts": (bench.get("heart_subset") or {}).get("n_used"), "builds": builds,
             "comparisons": comparisons, "reward_first": train.get("reward_first"), "reward_last": train.get("reward_last")}
 
@@ -131,6 +143,8 @@ def main() -> int:
                          "added to wall_s (and listed) so a resumed run is not reported as faster than it was.")
     ap.add_argument("--prior-peak-rss-bytes", type=int, default=0,
                     help="With --keep: the peak RSS of the earlier, interrupted invocation; the record keeps the larger.")
+    ap.add_argument("--judge-cache", choices=["fresh", "user"], default="fresh",
+                    help="fresh: grade with an empty verdict cache (a timing); user: the user's own cache (reuse).")
     ap.add_argument("--note", default=None, help="What a reader of the record must know (e.g. why the run was resumed).")
     ap.add_argument("--unfinished", default=None, metavar="REASON",
                     help="Run nothing: record what the stopped run in --runs-dir/--name did (training curve, "
@@ -150,11 +164,17 @@ def main() -> int:
     if run_dir.exists() and not args.keep:
         shutil.rmtree(run_dir)
     load_at_start = os.getloadavg()
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="edgemed-home-") as home:
+        env = fresh_judge_home(Path(home)) if args.judge_cache == "fresh" else None
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)
     if proc.returncode != 0:
         print(proc.stderr[-4000:], file=sys.stderr)
         return proc.returncode
     figures = parse_time_v(proc.stderr)
+    printed = proc.stdout.splitlines() + proc.stderr.split("\tCommand being timed:")[0].splitlines()
+    figures["terminal_lines"] = len(printed)  # what the user saw (non-TTY: no progress bars redrawn)
     state = json.loads((run_dir / "pipeline.json").read_text())
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     if args.prior_wall_s:
@@ -167,7 +187,8 @@ def main() -> int:
               "budget": {"wall_s": budget, "peak_rss_bytes": BUDGET_RSS},
               "within_budget": figures["wall_s"] <= budget and figures["peak_rss_bytes"] <= BUDGET_RSS,
               **quality(run_dir), "training_curve": training_curve(run_dir),
-              "config": args.config, "command": " ".join(cmd[2:]), "machine": machine(), "commit": commit,
+              "config": args.config, "command": " ".join(cmd[2:]), "judge_cache": args.judge_cache,
+              "machine": machine(), "commit": commit,
               "worktree_dirty": bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
                                                     capture_output=True, text=True).stdout.strip()),
               "load_average_at_start": load_at_start, **({"note": args.note} if args.note else {}),
