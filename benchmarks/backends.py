@@ -21,13 +21,14 @@ imatrix adds ≥ 0.03 top-1 to q4_k_m; the kit's llama.cpp decode is within 5% o
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
 import logging
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+
+from _common import provenance  # noqa: E402  (benchmarks/ is the script's folder)
 BUILDS = ("gguf:f16,gguf:q8_0,gguf:q4_k_m,gguf:q4_0,gguf:q3_k_m,onnx:fp32,onnx:int8,"
           "onnx-genai:int8,onnx-genai:int4")
 IMATRIX_BUILDS = "gguf:q4_k_m,gguf:q4_0,gguf:q3_k_m"  # exported again with --imatrix heart
@@ -163,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-llama-bench", action="store_true",
                     help="Skip the llama-bench yardstick (when llama-bench is not built).")
     args = ap.parse_args(argv)
+    prov = provenance(__file__)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
 
@@ -184,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     verdict = goals(report)
     print(json.dumps(verdict, indent=2))
     write_json_atomic(args.results, {
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        **prov,
         "command": "python benchmarks/backends.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "machine": report["machine"], "threads": threads, "goals": GOALS, "verdict": verdict,
         "targets": [{k: t[k] for k in ("label", "format", "quant", "bytes", "weight_bytes", "status",

@@ -13,7 +13,6 @@ adds), the install time and the goal (under 300 MB on x86-64).
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import importlib.metadata
 import json
 import platform
@@ -24,7 +23,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from _common import provenance, write_result  # noqa: E402  (puts the repository on sys.path)
 
 from tests import slim_venv  # noqa: E402
 
@@ -56,8 +55,7 @@ def main() -> int:
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "device_install.json"),
                         help="Results JSON to write.")
     args = parser.parse_args()
-
-    from edgemed.bench.machine import machine_info
+    prov = provenance(__file__)
 
     with tempfile.TemporaryDirectory(prefix="edgemed-device-install-") as tmp:
         env_dir = Path(tmp) / "venv"
@@ -70,12 +68,8 @@ def main() -> int:
         total, site_bytes = slim_venv.tree_bytes(env_dir), slim_venv.tree_bytes(site)
     pip_bytes = sum(p.stat().st_size for p in Path(importlib.metadata.distribution("pip").locate_file("pip")).rglob("*")
                     if p.is_file())
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     result = {
-        "script": "benchmarks/device_install.py",
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(),
-        "commit": commit, "machine": {**machine_info(), "arch": platform.machine()},
-        "python": platform.python_version(),
+        **prov, "machine": {**prov["machine"], "arch": platform.machine()},
         "requirements": slim_venv.device_requirements(),
         "llama_cpp_wheel": str(slim_venv.llama_wheel().name),
         "install_seconds": round(seconds, 1),
@@ -88,7 +82,7 @@ def main() -> int:
                 "(installed from outside with pip --python), venv_with_pip_bytes adds what a venv made with pip "
                 "holds. bytes = apparent file sizes, 10^6 bytes = 1 MB.",
     }
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    write_result(args.out, result)
     print(f"slim install: {total / 1e6:.1f} MB ({(total + pip_bytes) / 1e6:.1f} MB with pip), goal < "
           f"{GOAL_BYTES / 1e6:.0f} MB: {'met' if result['goal_met'] else 'NOT met'}; heavy packages importable: "
           f"{heavy or 'none'}; installed in {seconds:.0f} s")

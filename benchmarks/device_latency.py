@@ -19,7 +19,6 @@ run's rows, the machine's load average around each run, commit and machine.
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
 import os
 import statistics
@@ -30,7 +29,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from _common import provenance, write_result  # noqa: E402  (puts the repository on sys.path)
 
 from tests import slim_venv  # noqa: E402
 
@@ -70,8 +69,7 @@ def main() -> int:
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "device_latency.json"),
                         help="Results JSON to write.")
     args = parser.parse_args()
-
-    from edgemed.bench.machine import machine_info
+    prov = provenance(__file__)
 
     settings = ["--suite", "smoke", "--threads", str(args.threads), "--n-prompt", str(args.n_prompt),
                 "--n-gen", str(args.n_gen), "--repetitions", str(args.repetitions), "--no-quality"]
@@ -111,16 +109,14 @@ def main() -> int:
                       "slim_tok_s": sides["slim"], "full_median": full, "slim_median": slim,
                       "ratio_slim_over_full": slim / full, "ratio_per_round": per_round,
                       "within_5_percent": abs(slim / full - 1) <= 0.05})
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    result = {"script": "benchmarks/device_latency.py", "date": _dt.datetime.now(_dt.timezone.utc).isoformat(),
-              "commit": commit, "machine": machine_info(),
+    result = {**prov,
               "settings": {"threads": args.threads, "n_prompt": args.n_prompt, "n_gen": args.n_gen,
                            "repetitions": args.repetitions, "rounds": args.rounds, "manifests": args.manifest},
               "goal": "slim / full within 5 % for every build and test",
               "goal_met": all(c["within_5_percent"] for c in cases),
               "max_abs_deviation": max(abs(c["ratio_slim_over_full"] - 1) for c in cases),
               "cases": cases, "runs": runs}
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    write_result(args.out, result)
     for c in cases:
         print(f"{c['build']:<40} {c['test']:<6} full {c['full_median']:8.1f}  slim {c['slim_median']:8.1f} tok/s  "
               f"slim/full {c['ratio_slim_over_full']:.3f}")

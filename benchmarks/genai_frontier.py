@@ -15,7 +15,6 @@ from one run on a possibly shared machine: compare them with each other, not acr
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
 import logging
 import pickle
@@ -25,6 +24,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+
+from _common import provenance  # noqa: E402  (benchmarks/ is the script's folder)
 # name → recipe (see edgemed/export/onnx_genai.py); "keep" maps node-name fragments to bits.
 RECIPES = {
     "fp32": {},
@@ -70,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2, help="CPU threads for parity and timing.")
     ap.add_argument("--results", default=str(ROOT / "benchmarks" / "results" / "genai_frontier.json"))
     args = ap.parse_args(argv)
+    prov = provenance(__file__)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     from edgemed.export import onnx_genai, parity
@@ -115,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     done = {r["recipe"] for r in rows}  # a partial re-run replaces its recipes' rows, keeps the rest
     rows = [r for r in old.get("rows", []) if r["recipe"] not in done] + rows
     write_json_atomic(args.results, {
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        **prov,
         "command": "python benchmarks/genai_frontier.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "onnxruntime_genai": onnx_genai.require_genai(), "threads": args.threads,
         "builder_seconds": builder_s, "parity": {"prompts": len(ref.prompt_ids), "tf_tokens": 64},

@@ -19,7 +19,6 @@ ratios inside it.
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
 import logging
 import os
@@ -28,6 +27,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+
+from _common import provenance  # noqa: E402  (benchmarks/ is the script's folder)
 QUANTS = ("q4_k_m", "q4_0", "q3_k_m", "q2_k")
 
 
@@ -43,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="Pickled parity.Reference to reuse (the PyTorch side is deterministic).")
     ap.add_argument("--results", default=str(ROOT / "benchmarks" / "results" / "gguf_imatrix.json"))
     args = ap.parse_args(argv)
+    prov = provenance(__file__)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # Timed alone, like a bench worker: OpenMP's own wait policy both for the kit's runner (in this
     # process, set before torch or llama.cpp load OpenMP) and for llama-bench (its child, given
@@ -121,9 +123,9 @@ def main(argv: list[str] | None = None) -> int:
         gains[quant] = {"top1_gain": round(heart["top1_agreement"] - plain["top1_agreement"], 4),
                         "kl_change": round(heart["kl_mean"] - plain["kl_mean"], 4)}
     write_json_atomic(args.results, {
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        **prov,
         "command": "python benchmarks/gguf_imatrix.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "machine": {**machine_info(), "bandwidth_bytes_s": bw}, "threads": args.threads,
+        "machine": {**prov["machine"], "bandwidth_bytes_s": bw}, "threads": args.threads,
         "imatrix": {**record, "pairs": len(imatrix.heart_pairs())},
         "parity": {"prompts": len(ref.prompt_ids), "tf_tokens": 64, "greedy_tokens": ref.greedy_tokens},
         "timing": {"n_prompt": args.n_prompt, "n_gen": args.n_gen, "repetitions": args.repetitions,

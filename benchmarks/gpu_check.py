@@ -21,7 +21,6 @@ advantages, policy-gradient loss) on the same peft/bitsandbytes model replaces G
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import hashlib
 import importlib
 import json
@@ -33,7 +32,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+
+from _common import provenance  # noqa: E402  (puts the repository on sys.path)
 WHEELS_LIST = ROOT / "benchmarks" / "gpu_wheels.txt"
 WHEELS_DIR = ROOT / "benchmarks" / ".gpu_wheels"
 RESULTS = ROOT / "benchmarks" / "results" / "gpu_check.json"
@@ -262,11 +262,6 @@ def environment() -> dict:
             "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
 
 
-def git_commit() -> str | None:
-    proc = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True)
-    return proc.stdout.strip() or None
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="QLoRA GRPO on a CUDA GPU: step time, peak memory, 4-bit kernels.")
     p.add_argument("--dry-run", action="store_true",
@@ -306,8 +301,7 @@ def main(argv: list[str] | None = None) -> int:
         return 4
     installs = install_missing(rows, Path(tempfile.gettempdir()) / "edgemed-gpu-site") if not problems else {}
     trl_problem = "not used (--no-trl)" if args.no_trl else importable("trl")
-    report = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "commit": git_commit(),
-              "environment": environment(), "wheel_problems": problems, "installs": installs,
+    report = {**provenance(__file__), "environment": environment(), "wheel_problems": problems, "installs": installs,
               "bitsandbytes": importable("bitsandbytes") or "imports", "trl": trl_problem or "imports",
               "runs": []}
     out = Path(args.out)

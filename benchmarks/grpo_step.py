@@ -17,11 +17,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 from pathlib import Path
 
+from _common import provenance  # noqa: I001  (puts the repository on sys.path)
 from edgemed.io import write_json_atomic
 from edgemed.train import load_train_config, train
 from edgemed.train.trainlog import GEN, OPT, REWARD, STEP, read_training_log, reward_stats
@@ -97,12 +97,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-learning", action="store_true")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "grpo_step.json"))
     args = parser.parse_args(argv)
+    prov = provenance(__file__)
 
     import torch
 
-    result: dict = {"machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                                "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
-                                "cuda": torch.cuda.is_available()}}
+    result: dict = {**prov, "machine": {**prov["machine"], "torch_threads": torch.get_num_threads(),
+                                        "torch": torch.__version__, "cuda": torch.cuda.is_available()}}
     with tempfile.TemporaryDirectory(prefix="grpo_step_") as tmp:
         work = Path(tmp)
         result["breakdown"] = breakdown(args.breakdown_steps, work)

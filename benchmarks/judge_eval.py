@@ -12,15 +12,13 @@ anything: it runs ``edgemed judge eval``'s code on edgemed/judges/assets/judge_c
 for the proxy, the LLM judge and the blend, measures the KV-prefix saving and the cost per criterion
 on HealthBench-length answers, and writes benchmarks/results/judge_eval.json plus
 edgemed/judges/assets/judge_accuracy.json (fingerprint → held-out accuracy, read by the reports).
+The fitting and both package assets are ``edgemed.judges.tuning``'s; this script grades and records.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
-import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -28,27 +26,27 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+
+from _common import provenance  # noqa: E402  (puts the repository on sys.path)
 
 from edgemed.data.schema import RubricItem  # noqa: E402
 from edgemed.io import write_json_atomic  # noqa: E402
 from edgemed.judges import evaluation as ev  # noqa: E402
 from edgemed.judges.judge_model import require_judge_model  # noqa: E402
+from edgemed.judges.yesno import CALIBRATION  # noqa: E402
+from edgemed.judges.tuning import fit_per_sign, recorded_accuracies, write_calibration, write_recorded  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
-CALIBRATION = ROOT / "edgemed" / "judges" / "assets" / "judge_calibration.json"
 # Held-out sets written fresh for the judge (each with a .md saying how), each used once: stage → (cases, results)
 FRESH_SETS = {"fresh": ("judge_cases_fresh.jsonl", "judge_eval_fresh.json"),
               "fresh2": ("judge_cases_fresh2.jsonl", "judge_eval_fresh2.json")}
 
 
-def provenance() -> dict:
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    dirty = bool(subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True).stdout)
-    from edgemed.bench.machine import machine_info
-
-    return {"date": _dt.datetime.now(_dt.timezone.utc).isoformat(), "commit": commit, "worktree_dirty": dirty,
-            "machine": {**machine_info(), "platform": platform.platform()}}
+def here() -> dict:
+    """The shared provenance, with the load average taken when this script started."""
+    p = provenance(__file__)
+    p.pop("script")  # each results file names its stage
+    return {**p, "load_average_at_start": LOAD_AT_START}
 
 
 def llm_p_yes(cases, **judge_kwargs) -> tuple[list[float | None], float]:
@@ -85,8 +83,6 @@ def tune(args) -> None:
     cases = ev.load_cases(tuning.default_cases_path())
     raw_cases = tuning.load_cases()
     assert [c["id"] for c in raw_cases] == [c.id for c in cases], "tune files disagree"
-    labels = np.array([c.met for c in cases])
-    pitfall = np.array([c.points < 0 for c in cases])
     from edgemed.judges.yesno import prompt_digest
 
     scratch = RESULTS / ".judge_tune_p_llm.json"  # survives a crash below; keyed on the prompt digest
@@ -104,76 +100,20 @@ def tune(args) -> None:
         scratch.write_text(json.dumps({"digest": prompt_digest(), "p": p_llm.tolist()}))
     x, absent = tuning.case_features(raw_cases)
     p_proxy = tuning.cross_validated_met(x, absent, raw_cases)  # out-of-fold: never saw its scenario
-
-    folds = tuning.grouped_folds(raw_cases)
-    feats = np.c_[[_logit(p) for p in p_llm], [_logit(p) for p in p_proxy]]
-    signs = {"positive": ~pitfall, "pitfall": pitfall}
-    oof_llm, oof_blend = np.zeros(len(cases), bool), np.zeros(len(cases))
-    oof_llm_sign, oof_blend_sign = np.zeros(len(cases), bool), np.zeros(len(cases))
-    for fold in range(folds.max() + 1):
-        train, val = tuning.training_mask(raw_cases, folds, fold), folds == fold
-        t, _ = ev.best_threshold(p_llm[train].tolist(), labels[train].tolist())
-        oof_llm[val] = p_llm[val] >= t
-        oof_blend[val] = _fit_blend(tuning, feats[train], labels[train]).probability(feats[val])
-        for mask in signs.values():
-            tr, va = train & mask, val & mask
-            t, _ = ev.best_threshold(p_llm[tr].tolist(), labels[tr].tolist())
-            oof_llm_sign[va] = p_llm[va] >= t
-            oof_blend_sign[va] = _fit_blend(tuning, feats[tr], labels[tr]).probability(feats[va])
-    thresholds = {name: ev.best_threshold(p_llm[m].tolist(), labels[m].tolist())[0] for name, m in signs.items()}
-    blends = {name: _raw_blend(_fit_blend(tuning, feats[m], labels[m])) for name, m in signs.items()}
-
-    def acc(pred):
-        return float((np.asarray(pred) == labels).mean())
-
-    figures = {
-        "n": len(cases), "n_pitfall": int(pitfall.sum()), "always_not_met": float((~labels).mean()),
-        "llm_at_0.5": acc(p_llm >= 0.5), "llm_cv_threshold": acc(oof_llm), "llm_cv_threshold_per_sign": acc(oof_llm_sign),
-        "proxy_cv": acc(p_proxy >= 0.5), "blend_cv": acc(oof_blend >= 0.5), "blend_cv_per_sign": acc(oof_blend_sign >= 0.5),
-        "per_kind_blend_cv": _per_kind(cases, oof_blend >= 0.5),
-        "per_kind_blend_cv_per_sign": _per_kind(cases, oof_blend_sign >= 0.5),
-        "per_kind_llm_cv_per_sign": _per_kind(cases, oof_llm_sign),
-    }
-    out = {"script": "benchmarks/judge_eval.py tune", **provenance(), "cases": "edgemed/judges/proxy/assets/cases.jsonl",
-           "prompt_digest": prompt_digest(), "p_llm_source": source,
-           "threshold": thresholds["positive"], "blend": blends["positive"],
-           "threshold_pitfall": thresholds["pitfall"], "blend_pitfall": blends["pitfall"], "tune_figures": figures,
+    calibration, figures = fit_per_sign(p_llm, p_proxy, cases, raw_cases)
+    out = {"script": "benchmarks/judge_eval.py tune", **here(), "cases": "edgemed/judges/proxy/assets/cases.jsonl",
+           "prompt_digest": prompt_digest(), "p_llm_source": source, **calibration, "tune_figures": figures,
            "note": "fitted on tune cases only, one threshold and blend for positive criteria and one for pitfalls "
                    "(chosen over the single fit by grouped 5-fold CV on the tune cases); frozen before any held-out run"}
-    write_json_atomic(CALIBRATION, out)
+    write_calibration(out)
     write_json_atomic(RESULTS / "judge_tune.json", {**out, "p_llm": p_llm.tolist(), "p_proxy_oof": p_proxy.tolist(),
                                                    "ids": [c.id for c in cases]})
     print(json.dumps(figures, indent=1))
 
 
-def _fit_blend(tuning, x, y):
-    return tuning.fit_logistic(x, y, ("llm", "proxy"), class_weight=None)
-
-
-def _raw_blend(cal) -> dict:
-    """Back to raw logit space: z = bias + Σ w_i (f_i − mean_i)/scale_i."""
-    w = cal.weights / cal.scale
-    return {"bias": float(cal.bias - (cal.weights * cal.mean / cal.scale).sum()), "w_llm": float(w[0]),
-            "w_proxy": float(w[1])}
-
-
 def _collect(cases) -> list[float]:
     values, _ = llm_p_yes(cases)
     return [0.5 if v is None else v for v in values]
-
-
-def _logit(p: float) -> float:
-    from edgemed.judges.yesno import logit
-
-    return logit(float(p))
-
-
-def _per_kind(cases, pred) -> dict:
-    out: dict = {}
-    for k in sorted({c.kind for c in cases}):
-        ix = [i for i, c in enumerate(cases) if c.kind == k]
-        out[k] = float(np.mean([pred[i] == cases[i].met for i in ix]))
-    return out
 
 
 def heldout(args) -> None:
@@ -187,7 +127,7 @@ def heldout(args) -> None:
     case_file = ROOT / "edgemed" / "judges" / "assets" / FRESH_SETS[args.stage][0] if fresh else ev.SHIPPED_HELDOUT
     cases = ev.load_cases(case_file)
     labels = [c.met for c in cases]
-    out = {"script": f"benchmarks/judge_eval.py {args.stage}", **provenance(),
+    out = {"script": f"benchmarks/judge_eval.py {args.stage}", **here(),
            "cases": str(Path(case_file).relative_to(ROOT)), "n": len(cases),
            "calibration": json.loads(CALIBRATION.read_text())["date"],
            "load_average_at_start": LOAD_AT_START,
@@ -239,28 +179,18 @@ def heldout(args) -> None:
     if fresh:
         print(json.dumps({r["judge"]: round(r["accuracy"], 3) for r in out["judges"]}, indent=1))
         return
-    write_json_atomic(ev.RECORDED, {"source": "benchmarks/results/judge_eval.json", "date": out["date"],
-                                    "judges": [{"fingerprint": r["fingerprint"], "accuracy": r["accuracy"]}
-                                               for r in out["judges"] if r["fingerprint"]]})
+    record_stage(args)  # the shipped held-out set's figures join those of the fresh sets
     print(json.dumps({r["judge"]: round(r["accuracy"], 3) for r in out["judges"]}, indent=1))
 
 
-def record(args) -> None:
+def record_stage(args) -> None:
     """Rebuild the package's recorded accuracies (what reports print as "held-out accuracy") from every
     held-out results file: per judge fingerprint, its newest measurement on a set it was not fitted on."""
-    best: dict[str, dict] = {}
-    for name in ["judge_eval.json", *(results for _, results in FRESH_SETS.values())]:
-        path = RESULTS / name
-        if not path.is_file():
-            continue
-        run = json.loads(path.read_text())
-        for row in run.get("judges", []):
-            fp = row.get("fingerprint")
-            if fp and (fp not in best or run["date"] > best[fp]["date"]):
-                best[fp] = {"fingerprint": fp, "accuracy": row["accuracy"], "cases": run["cases"], "n": run["n"],
-                            "date": run["date"], "source": f"benchmarks/results/{name}"}
-    write_json_atomic(ev.RECORDED, {"source": "benchmarks/judge_eval.py record", "judges": list(best.values())})
-    print(f"wrote {ev.RECORDED}: {len(best)} judges")
+    runs = [(name, json.loads((RESULTS / name).read_text()))
+            for name in ["judge_eval.json", *(results for _, results in FRESH_SETS.values())] if (RESULTS / name).is_file()]
+    payload = recorded_accuracies(runs)
+    write_recorded(payload)
+    print(f"wrote {ev.RECORDED}: {len(payload['judges'])} judges")
 
 
 def _by_response(cases) -> dict:
@@ -275,7 +205,7 @@ def _by_response(cases) -> dict:
 def timing_only(args) -> None:
     path = RESULTS / "judge_eval.json"
     out = json.loads(path.read_text()) if path.is_file() else {}
-    out["healthbench_length"] = {**healthbench_timing(args), **provenance(), "load_average_at_start": LOAD_AT_START}
+    out["healthbench_length"] = {**healthbench_timing(args), **here()}
     write_json_atomic(path, out)
     print(json.dumps(out["healthbench_length"], indent=1))
 
@@ -355,7 +285,7 @@ def main() -> int:
                     help="tune: reuse the P(yes) recorded in judge_tune.json for the same prompt instead of "
                          "grading the 540 tune cases again (only the fit changes).")
     args = ap.parse_args()
-    {"tune": tune, "heldout": heldout, "timing": timing_only, "record": record,
+    {"tune": tune, "heldout": heldout, "timing": timing_only, "record": record_stage,
      **{k: heldout for k in FRESH_SETS}}[args.stage](args)
     return 0
 

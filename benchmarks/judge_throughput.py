@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import tempfile
 import time
 from importlib.metadata import version
 from pathlib import Path
 
+from _common import provenance  # noqa: I001  (puts the repository on sys.path)
 from edgemed.data.healthbench import load_healthbench
 from edgemed.data.heart import heart_subset
 from edgemed.io import write_json_atomic
@@ -83,6 +83,7 @@ def main() -> None:
     ap.add_argument("--max-tokens", type=int, default=256)
     ap.add_argument("--output", type=Path, default=RESULTS)
     args = ap.parse_args()
+    prov = provenance(__file__)
 
     model = Path(args.model) if args.model else default_gguf_path()
     jobs, prompt_ids = build_jobs(args.records, args.items)
@@ -102,12 +103,11 @@ def main() -> None:
     sequential, concurrent = (summarise(runs[name]) for name in ("sequential", "concurrent"))
 
     result = {
+        **prov,
         "benchmark": "judge_throughput",
         "judge_model": model.name,
         "server": f"llama_cpp.server {version('llama_cpp_python')} (one decode slot)",
         "server_threads": args.threads,
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                    "load_avg_1m": round(os.getloadavg()[0], 2)},
         "template": "edgemed", "max_tokens": args.max_tokens,
         "prompt_ids": prompt_ids,
         "sequential": sequential, "concurrent": concurrent, "cache_rerun": cached,

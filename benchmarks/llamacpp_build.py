@@ -19,10 +19,8 @@ Prints decode ratios and writes benchmarks/results/llamacpp_build.json (with com
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -30,6 +28,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+
+from _common import provenance, write_result  # noqa: E402  (puts the repository on sys.path)
 
 CHILD = r"""
 import json, sys, time
@@ -92,9 +92,7 @@ def main() -> int:
     ap.add_argument("--repetitions", type=int, default=5, help="Timed repetitions per case (after one warm-up).")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "llamacpp_build.json"))
     args = ap.parse_args()
-    sys.path.insert(0, str(ROOT))
-    from edgemed.bench.machine import machine_info
-    from edgemed.io import write_json_atomic
+    prov = provenance(__file__)
     from edgemed.runtimes.llamacpp import build_info
 
     cases = [run_case("PASSIVE", None, args)]
@@ -108,14 +106,10 @@ def main() -> int:
         print(f"{c['build']:<9} policy={c['policy']:<7} neighbour={str(c['neighbour']):<5} "
               f"decode {c['tg_mean']:6.1f} ± {c['tg_std']:4.1f} tok/s ({c['tg_x_installed_passive_idle']:.2f}x)  "
               f"prefill {c['pp_mean']:7.1f} tok/s")
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    write_json_atomic(args.out, {
-        "script": "benchmarks/llamacpp_build.py", "date": _dt.datetime.now(_dt.timezone.utc).isoformat(),
-        "commit": commit, "machine": {**machine_info(), "platform": platform.platform()},
-        "installed_build": build_info(), "compare_site": args.compare_site,
+    write_result(args.out, {
+        **prov, "installed_build": build_info(), "compare_site": args.compare_site,
         "settings": {"n_gen": args.n_gen, "n_prompt": args.n_prompt, "repetitions": args.repetitions, "threads": 2},
         "cases": cases})
-    print(f"wrote {args.out}")
     return 0
 
 

@@ -14,16 +14,19 @@ Budgets on 2 CPU cores: pipeline_default ≤ 15 min wall, pipeline_demo ≤ 2 h;
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
-import platform
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Iterator
 
 ROOT = Path(__file__).resolve().parents[1]
+
+from _common import provenance, write_result  # noqa: E402  (puts the repository on sys.path)
 BUDGET_WALL_S = {"pipeline_default": 15 * 60, "pipeline_demo": 120 * 60}
 BUDGET_RSS = 6 * 2**30
 
@@ -34,13 +37,6 @@ def parse_time_v(text: str) -> dict:
     wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): ([\d:.]+)", text).group(1)
     secs = sum(float(p) * 60**i for i, p in enumerate(reversed(wall.split(":"))))
     return {"wall_s": round(secs, 1), "peak_rss_bytes": rss}
-
-
-def machine() -> dict:
-    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
-                if l.startswith("model name")), platform.processor())
-    return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(),
-            "python": platform.python_version()}
 
 
 TRAIN_KEYS = {"reward": "reward", "reward_std": "reward_std", "clipped_ratio": "completions/clipped_ratio",
@@ -73,27 +69,37 @@ def record_unfinished(args, run_dir: Path) -> int:
     state = json.loads((run_dir / "pipeline.json").read_text()) if (run_dir / "pipeline.json").is_file() else {}
     train = run_dir / "train" / "manifest.json"
     manifest = json.loads(train.read_text()) if train.is_file() else {}
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    result = {"completed": False, "reason": args.unfinished, "config": args.config,
+    result = {**provenance(__file__), "completed": False, "reason": args.unfinished, "config": args.config,
               "stages_wall_s": {s: r["wall_s"] for s, r in (state.get("stages") or {}).items()},
               "steps": manifest.get("steps"), "reward_first": manifest.get("reward_first"),
               "reward_last": manifest.get("reward_last"), "training_curve": training_curve(run_dir),
-              "machine": machine(), "commit": commit, "load_average_now": os.getloadavg()}
-    out = Path(args.out or ROOT / "benchmarks" / "results" / f"{Path(args.config).stem}_unfinished.json")
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {out}")
+              "load_average_now": os.getloadavg()}
+    write_result(args.out or ROOT / "benchmarks" / "results" / f"{Path(args.config).stem}_unfinished.json", result)
     return 0
 
 
-def fresh_judge_home(tmp: Path) -> dict:
-    """An EDGEMED_HOME whose verdict cache starts empty while every other cache (converted models,
-    verification records, wheels) is the user's own: the run pays for every grade, and only for that."""
-    real = Path(os.environ.get("EDGEMED_HOME", Path.home() / ".cache" / "edgemed"))
-    tmp.mkdir(parents=True, exist_ok=True)
-    for entry in real.iterdir() if real.is_dir() else []:
-        if entry.name != "judges":
-            (tmp / entry.name).symlink_to(entry)
-    return {**os.environ, "EDGEMED_HOME": str(tmp)}
+@contextlib.contextmanager
+def judge_cache_aside(enabled: bool) -> Iterator[None]:
+    """The user's verdict cache moved aside for the run and put back after it, whatever happens: the
+    run starts with no cached grade and pays for every one (its own verdicts are dropped after).
+    Every other cache (converted models, verification records, wheels) stays where it is, so the
+    paths the run records are the user's own."""
+    if not enabled:
+        yield
+        return
+    cache = Path(os.environ.get("EDGEMED_HOME", Path.home() / ".cache" / "edgemed")) / "judges"
+    aside = cache.with_name(f"judges.aside-{os.getpid()}")
+    moved = cache.exists()
+    if moved:
+        cache.rename(aside)
+        print(f"verdict cache moved aside to {aside} for the run (put back after it)", flush=True)
+    try:
+        yield
+    finally:
+        if cache.exists():
+            shutil.rmtree(cache)
+        if moved:
+            aside.rename(cache)
 
 
 def quality(run_dir: Path) -> dict:
@@ -144,7 +150,8 @@ def main() -> int:
     ap.add_argument("--prior-peak-rss-bytes", type=int, default=0,
                     help="With --keep: the peak RSS of the earlier, interrupted invocation; the record keeps the larger.")
     ap.add_argument("--judge-cache", choices=["fresh", "user"], default="fresh",
-                    help="fresh: grade with an empty verdict cache (a timing); user: the user's own cache (reuse).")
+                    help="fresh: the user's verdict cache is moved aside for the run, so every grade is paid "
+                         "for (a timing); user: the run may reuse cached verdicts (not a timing).")
     ap.add_argument("--note", default=None, help="What a reader of the record must know (e.g. why the run was resumed).")
     ap.add_argument("--unfinished", default=None, metavar="REASON",
                     help="Run nothing: record what the stopped run in --runs-dir/--name did (training curve, "
@@ -157,26 +164,26 @@ def main() -> int:
     if args.make_run:  # exactly what a newcomer types, from the repository root
         args.config, run_dir = "pipeline_default", ROOT / "runs" / "default"
         cmd = ["/usr/bin/time", "-v", "make", "run"]
+        # `make run` depends on `make install`: run that first, untimed, so the figure is the run
+        # after the install (an install pass, even one with nothing to do, prints pip's output).
+        subprocess.run(["make", "install"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
     else:
         run_dir = Path(args.runs_dir) / args.name
         cmd = ["/usr/bin/time", "-v", sys.executable, "-m", "edgemed.cli", "run", "--config", args.config,
                "--name", args.name, "--runs-dir", args.runs_dir]
     if run_dir.exists() and not args.keep:
         shutil.rmtree(run_dir)
-    load_at_start = os.getloadavg()
-    import tempfile
-
-    with tempfile.TemporaryDirectory(prefix="edgemed-home-") as home:
-        env = fresh_judge_home(Path(home)) if args.judge_cache == "fresh" else None
-        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)
+    prov = provenance(__file__)  # the load average as the run starts
+    with judge_cache_aside(args.judge_cache == "fresh"):
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     if proc.returncode != 0:
         print(proc.stderr[-4000:], file=sys.stderr)
         return proc.returncode
     figures = parse_time_v(proc.stderr)
     printed = proc.stdout.splitlines() + proc.stderr.split("\tCommand being timed:")[0].splitlines()
     figures["terminal_lines"] = len(printed)  # what the user saw (non-TTY: no progress bars redrawn)
+    (run_dir / "terminal.txt").write_text("\n".join(printed) + "\n", encoding="utf-8")
     state = json.loads((run_dir / "pipeline.json").read_text())
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     if args.prior_wall_s:
         figures = {**figures, "wall_s": round(figures["wall_s"] + args.prior_wall_s, 1),
                    "invocations_wall_s": [args.prior_wall_s, figures["wall_s"]]}
@@ -188,16 +195,11 @@ def main() -> int:
               "within_budget": figures["wall_s"] <= budget and figures["peak_rss_bytes"] <= BUDGET_RSS,
               **quality(run_dir), "training_curve": training_curve(run_dir),
               "config": args.config, "command": " ".join(cmd[2:]), "judge_cache": args.judge_cache,
-              "machine": machine(), "commit": commit,
-              "worktree_dirty": bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                                                    capture_output=True, text=True).stdout.strip()),
-              "load_average_at_start": load_at_start, **({"note": args.note} if args.note else {}),
+              **prov, **({"note": args.note} if args.note else {}),
               "load_average_at_end": os.getloadavg()}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    write_result(args.out, result)
     print(f"wall {figures['wall_s']:.0f} s (budget {budget}), peak RSS "
           f"{figures['peak_rss_bytes'] / 2**30:.2f} GiB (budget 6), stages {result['stages_wall_s']}")
-    print(f"wrote {args.out}")
     return 0
 
 

@@ -18,16 +18,13 @@ balanced accuracy.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import subprocess
 import time
 from pathlib import Path
 
 import numpy as np
 
+from _common import provenance, write_result  # noqa: I001  (puts the repository on sys.path)
 from edgemed.data.schema import RubricItem
-from edgemed.io import write_json_atomic
 from edgemed.judges.proxy import PROXY_VERSION, ProxyJudge
 from edgemed.judges.proxy.tuning import (FOLDS, case_features, confusion, cross_validated_met,
                                          cross_validated_naive, evaluate, load_cases, naive_cosine)
@@ -35,26 +32,6 @@ from edgemed.judges.proxy.tuning import (FOLDS, case_features, confusion, cross_
 RESULTS = Path(__file__).parent / "results" / "proxy_accuracy.json"
 EVALUATION = f"tune, cross-validated ({FOLDS} folds grouped by scenario)"
 OTHER_SALTS = tuple(str(i) for i in range(1, 10))  # nine more fold assignments, for the spread
-
-
-def git_commit() -> dict:
-    root = Path(__file__).resolve().parent.parent
-
-    def git(*args: str) -> str:
-        try:
-            return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True,
-                                  check=True).stdout.strip()
-        except (OSError, subprocess.CalledProcessError):
-            return ""
-    return {"commit": git("rev-parse", "HEAD") or None,
-            "worktree_dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
-
-
-def machine() -> dict:
-    load = os.getloadavg() if hasattr(os, "getloadavg") else None
-    return {"platform": platform.platform(), "python": platform.python_version(),
-            "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
-            "load_average_1m_at_start": round(load[0], 2) if load else None}
 
 
 def spread(scores: list[dict]) -> dict:
@@ -90,7 +67,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--cases", default=None, help="labelled JSONL (default: the proxy's tuning cases)")
     ap.add_argument("--out", default=str(RESULTS))
     args = ap.parse_args(argv)
-    host = machine()
+    prov = provenance(__file__)
     judge = ProxyJudge()
     cases = load_cases(args.cases)
     truth = [c["met"] for c in cases]
@@ -130,14 +107,12 @@ def main(argv: list[str] | None = None) -> dict:
         # response by response as a trainer calls it; both from a cold memo
         "ms_per_criterion_features": round(1000 * seconds / len(cases), 1),
         "ms_per_criterion_grading": grading_ms,
-        **git_commit(),
-        "machine": host,
+        **prov,
     }
     print(f"{EVALUATION}; {len(cases)} cases, {report['cases']['met']} met")
     for name in results:
         print(table(name, results[name]))
-    write_json_atomic(args.out, report)
-    print(f"wrote {args.out}")
+    write_result(args.out, report)
     return report
 
 

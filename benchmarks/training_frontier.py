@@ -21,9 +21,8 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from edgemed.io import write_json_atomic  # noqa: E402
+from _common import provenance, write_result  # noqa: E402  (puts the repository on sys.path)
 
 RESULTS = ROOT / "benchmarks" / "results"
 DEMO = "benchmarks/results/pipeline_demo.json"
@@ -96,12 +95,12 @@ def main() -> int:
     if screens.is_file():
         rows += [screen_row(s) for s in json.loads(screens.read_text())["screens"]]
     out = RESULTS / "training_frontier.json"
-    write_json_atomic(out, {"script": "benchmarks/training_frontier.py", "recipes": rows})
+    prov = provenance(__file__)
     for row in rows:
         s = row["score"] or {}
         print(f"{row['name']:<28} steps {row['steps']!s:>4}  score {s.get('diff')!s:.6} "
               f"[{s.get('ci_low')!s:.6}, {s.get('ci_high')!s:.6}]  tokens {row['answer_tokens']!s:.5}")
-    print(f"wrote {out}")
+    write_result(out, {**prov, "recipes": rows})
     return 0
 
 

@@ -22,16 +22,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from benchmarks.pipeline_run import machine  # noqa: E402
+from _common import provenance  # noqa: E402  (puts the repository on sys.path)
 
 OUT = ROOT / "benchmarks" / "results" / "training_screens.json"
 MAX_NEW_TOKENS = 128
@@ -91,15 +89,6 @@ def grade(records, answered: dict[str, dict]) -> dict[str, dict]:
         judge.close()
 
 
-def provenance() -> dict:
-    def git(*a):
-        return subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-
-    return {"commit": git("rev-parse", "HEAD"), "worktree_dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
-            "machine": machine(), "load_average": os.getloadavg(),
-            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-
-
 def stopped_row(args, train_dir: Path) -> dict:
     """A screen stopped before its evaluation: what its steps cost and did, from the training log."""
     log = train_dir / "train_log.jsonl"
@@ -108,7 +97,7 @@ def stopped_row(args, train_dir: Path) -> dict:
     keys = {"reward": "reward", "mean_length": "completions/mean_length", "clipped_ratio": "completions/clipped_ratio",
             "generation_s": "timing/generation_s", "reward_s": "timing/reward_s", "step_s": "step_time"}
     return {"name": args.name, "config": args.config, "overrides": args.sets, "steps": len(rows), "stopped": args.stopped,
-            "training_curve": {name: [r.get(key) for r in rows] for name, key in keys.items()}, **provenance()}
+            "training_curve": {name: [r.get(key) for r in rows] for name, key in keys.items()}, **provenance(__file__)}
 
 
 def record(row: dict) -> int:
@@ -175,7 +164,7 @@ def main() -> int:
            "pitfall_rate": paired_difference([ga[p]["pitfall_rate"] for p in pit], [gb[p]["pitfall_rate"] for p in pit])
            if pit else None,
            "answer_tokens": paired_difference([ga[p]["tokens"] for p in ids], [gb[p]["tokens"] for p in ids]),
-           **provenance()}
+           **provenance(__file__)}
     record(row)
     s, lc = row["score"], row["length_controlled"]
     print(f"{args.name}: score {s['diff']:+.3f} [{s['ci_low']:+.3f}, {s['ci_high']:+.3f}], at equal length "
