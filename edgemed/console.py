@@ -97,6 +97,24 @@ def terminal() -> IO[str]:
     return _state.terminal or sys.stderr
 
 
+WIDE_COLUMNS = 160  # off a terminal (a log file, a CI page) rich would squeeze tables into 80
+
+
+def rich_console(min_width: int | None = None):
+    """A rich ``Console`` for summaries and tables: the terminal's own width on a TTY (at least
+    ``min_width``), ``WIDE_COLUMNS`` off one, where rich's 80-column default cuts labels to "base/…".
+
+    >>> rich_console().width  # under pytest stdout is captured: not a terminal
+    160
+    """
+    from rich.console import Console
+
+    console = Console()
+    if not console.is_terminal:
+        return Console(width=max(WIDE_COLUMNS, min_width or 0))
+    return Console(width=max(console.width, min_width)) if min_width else console
+
+
 def child_env() -> dict[str, str]:
     """Environment entries that hand the terminal to a child process (with ``child_fds``)."""
     if _state.terminal is None:

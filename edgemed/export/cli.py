@@ -111,8 +111,9 @@ def print_summary(manifest, as_json: bool = False) -> None:
     if as_json:
         click.echo(json.dumps(summary(manifest), indent=2))
         return
-    from rich.console import Console
     from rich.table import Table
+
+    from edgemed.console import rich_console
 
     table = Table(title=f"{manifest.path}  ({manifest.source.architecture}, "
                         f"{manifest.source.n_params / 1e6:.1f}M params)")
@@ -128,7 +129,7 @@ def print_summary(manifest, as_json: bool = False) -> None:
                       *(("-",) * 4 if p is None else (f"{p.top1_agreement:.3f}", f"{p.kl_mean:.4f}",
                                                       f"{p.greedy_match_len_mean:.1f}",
                                                       "equal" if p.tokenizer_equal else "DIFFERS")))
-    console = Console()
+    console = rich_console()
     console.print(table)
     console.print("held-out = llama.cpp's KL-divergence statistics against fp32 on held-out heart text; "
                   "top-1 / KL / greedy match = the choosing prompts",
