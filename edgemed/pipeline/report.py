@@ -167,7 +167,7 @@ def headline(root: Path, files: StageFiles | None = None) -> list[str]:
     >>> headline(Path(tempfile.mkdtemp()))
     []
     """
-    from edgemed.bench.headline import headline_lines
+    from edgemed.bench.report.headline import headline_lines
 
     files = files or StageFiles(root)
     bench = files.json("bench/bench.json", "bench")
@@ -276,7 +276,7 @@ def summary_rows(files: StageFiles) -> list:
 def _bench_summary(bench: dict[str, Any]) -> list:
     from rich.table import Table
 
-    from edgemed.bench.headline import headline_lines
+    from edgemed.bench.report.headline import headline_lines
 
     items: list = list(headline_lines(bench))
     judge = (bench.get("judge") or {}).get("name", "judge")

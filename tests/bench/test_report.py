@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from edgemed.bench.config import BenchConfig, load_config, manifest_ref
-from edgemed.bench.plots import write_plots
-from edgemed.bench.report import compare_groups, render_markdown
+from edgemed.bench.report.assemble import compare_groups
+from edgemed.bench.report.markdown import render_markdown
+from edgemed.bench.report.plots import write_plots
 from edgemed.errors import ConfigError
 
 
@@ -68,8 +69,8 @@ def test_suites_load_and_bad_keys_are_named():
 
 # --- "did training help?": headline lines, new metrics, old bench.json ---------------------------
 
-from edgemed.bench import quality_metrics as qm  # noqa: E402
-from edgemed.bench.terminal import print_summary  # noqa: E402
+from edgemed.bench.quality import metrics as qm  # noqa: E402
+from edgemed.bench.report.terminal import print_summary  # noqa: E402
 
 
 def quality_from(rows: dict[str, dict], failures: int = 0) -> dict:

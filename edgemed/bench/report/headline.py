@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from edgemed.bench.compare import verdict
+from edgemed.bench.quality.compare import verdict
 
 MINUS = "\u2212"
 

@@ -4,8 +4,8 @@
 
 from __future__ import annotations
 
-from edgemed.bench.headline import headline_lines
 from edgemed.bench.layout import BENCH_JSON, REPORT_MD
+from edgemed.bench.report.headline import headline_lines
 
 
 def summary(report: dict, out: str) -> dict:

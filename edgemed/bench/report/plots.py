@@ -1,7 +1,7 @@
 """PNG plots of a bench report: quality vs decode speed (Pareto), size vs quality, latency bars.
 
 Inputs are the ``targets`` summaries of bench.json, so plots can be redrawn from a finished report
-(``edgemed.bench.plots.write_plots(json.load(open("bench.json")), out)``) without re-running.
+(``edgemed.bench.report.plots.write_plots(json.load(open("bench.json")), out)``) without re-running.
 """
 
 from __future__ import annotations

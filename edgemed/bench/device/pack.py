@@ -22,7 +22,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from edgemed.bench.bundle import KIND, SCHEMA_VERSION, TARGET_FIELDS, bundle_id, file_entry
+from edgemed.bench.device.bundle import KIND, SCHEMA_VERSION, TARGET_FIELDS, bundle_id, file_entry
 from edgemed.bench.layout import BUILDS_DIR, BUNDLE, PACK_PARTIAL, PROMPTS, label_name
 from edgemed.bench.config import BenchConfig, load_config
 from edgemed.bench.targets import Target
