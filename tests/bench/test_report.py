@@ -8,6 +8,7 @@ from edgemed.bench.config import BenchConfig, load_config, manifest_ref
 from edgemed.bench.report.assemble import compare_groups
 from edgemed.bench.report.markdown import render_markdown
 from edgemed.bench.report.plots import write_plots
+from edgemed.bench.report.results import parse_bench
 from edgemed.errors import ConfigError
 
 
@@ -48,7 +49,7 @@ def test_comparison_pairs_builds_by_name(report):
 
 
 def test_markdown_and_plots(report, tmp_path):
-    report["plots"] = [p.name for p in write_plots(report, tmp_path)]
+    report["plots"] = [p.name for p in write_plots(parse_bench(report), tmp_path)]
     assert report["plots"] == ["quality_vs_speed.png", "size_vs_quality.png", "fidelity_speed_size.png", "latency.png"]
     md = render_markdown(report)
     assert "## Quality (proxy judge)" in md and "Paper's metrics" in md and "proxy/v1" in md

@@ -1,7 +1,8 @@
 """bench.json's content, assembled from the logs and quality summaries, and the files written from it.
 
 bench.json holds llama-bench-compatible ``rows`` plus per-build ``targets`` (quality, latency, speed
-ratios) and base-vs-trained ``comparisons``; report.md is rendered by :mod:`edgemed.bench.report.markdown`.
+ratios) and base-vs-trained ``comparisons``; its reader is :mod:`edgemed.bench.report.results`, which
+owns ``SCHEMA_VERSION``; report.md is rendered by :mod:`edgemed.bench.report.markdown`.
 """
 
 from __future__ import annotations
@@ -15,10 +16,9 @@ from edgemed.bench.layout import BENCH_JSON, REPORT_MD
 from edgemed.bench.latency import timing
 from edgemed.bench.latency.machine import roofline_fraction, roofline_tok_s
 from edgemed.bench.quality import compare
+from edgemed.bench.report.results import SCHEMA_VERSION, parse_bench
 from edgemed.bench.targets import Target
 from edgemed.io import write_json_atomic, write_text_atomic
-
-SCHEMA_VERSION = 1
 
 
 def build_report(cfg: BenchConfig, targets: list[Target], summaries: dict[str, dict], machine: dict,
@@ -145,6 +145,6 @@ def write_report(report: dict[str, Any], out: Path) -> None:
     from edgemed.bench.report.markdown import render_markdown
     from edgemed.bench.report.plots import write_plots
 
-    report["plots"] = [p.name for p in write_plots(report, out)]
+    report["plots"] = [p.name for p in write_plots(parse_bench(report), out)]
     write_json_atomic(out / BENCH_JSON, report)
     write_text_atomic(out / REPORT_MD, render_markdown(report))
