@@ -259,9 +259,10 @@ def parse_bench(data: Any, where: str = "bench.json") -> BenchResults:
     """
     if not isinstance(data, dict):
         raise TypeError(f"a JSON {type(data).__name__}, not an object")
+    version = check_version(data, where)  # first: a newer layout is refused, never misread
     subset = _obj(data.get("heart_subset"), "heart_subset")
     return BenchResults(
-        schema_version=check_version(data, where), created=data.get("created"), suite=data.get("suite"),
+        schema_version=version, created=data.get("created"), suite=data.get("suite"),
         threads=data.get("threads"), machine=_obj(data.get("machine"), "machine"),
         devices=_obj(data.get("devices"), "devices"), judge=Judge.parse(data.get("judge")),
         heart_subset=_pick(HeartSubset, subset) if subset else None,
