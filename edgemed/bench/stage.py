@@ -24,11 +24,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from edgemed.bench.latency import llama_bench, timing
-from edgemed.bench.quality import grading
 from edgemed.bench.config import BenchConfig, load_config
-from edgemed.bench.layout import BENCH_JSON, CONFIG, JOBS_DIR, LOGS, MACHINE, PROMPTS, label_name
+from edgemed.bench.latency import llama_bench, timing
 from edgemed.bench.latency.machine import machine_info, memory_bandwidth, physical_cores
+from edgemed.bench.layout import BENCH_JSON, CONFIG, JOBS_DIR, LOGS, MACHINE, PROMPTS, label_name
+from edgemed.bench.quality import grading
 from edgemed.bench.targets import Target, reference_targets, targets_from_manifest
 from edgemed.bench.worker import run_job
 from edgemed import console

@@ -26,11 +26,11 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from edgemed.bench.latency import timing
-from edgemed.bench.quality import grading
-from edgemed.bench.device.bundle import Bundle, load_bundle, verify_bundle
 from edgemed.bench.config import BenchConfig, load_config
+from edgemed.bench.device.bundle import Bundle, load_bundle, verify_bundle
+from edgemed.bench.latency import timing
 from edgemed.bench.layout import BUNDLE, DEVICE, DEVICE_LOGS, PROMPTS
+from edgemed.bench.quality import grading
 from edgemed.bench.targets import Target
 from edgemed.data.schema import RubricRecord
 from edgemed.errors import ConfigError, DataError, EnvironmentFailure

@@ -12,9 +12,9 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Sequence
 
-from edgemed.bench.quality import healthbench, metrics
 from edgemed.bench.config import QualityConfig
 from edgemed.bench.layout import GENERATIONS, GRADES
+from edgemed.bench.quality import healthbench, metrics
 from edgemed.bench.targets import Target
 from edgemed.data.schema import RubricRecord
 from edgemed.errors import DataError
