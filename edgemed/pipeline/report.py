@@ -184,8 +184,8 @@ def bench_results(files: StageFiles) -> BenchResults | None:
     >>> _ = (root / "bench" / "bench.json").write_text('{"schema_version": 9, "targets": []}')
     >>> files = StageFiles(root); bench_results(files) is None
     True
-    >>> files.broken[0][:72]
-    '`bench/bench.json` cannot be read (schema_version 9 is not one this edgem'
+    >>> files.broken[0]
+    '`bench/bench.json` cannot be read (schema_version 9 is not one this edgemed reads (1, or none): ...); its bench section is missing'
     """
     if not (files.root / BENCH_JSON).exists():
         return None
