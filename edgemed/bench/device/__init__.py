@@ -1,1 +1,1 @@
-"""Device room: bundle, pack, the run on the device, grade; imports the other rooms and bench.stage, and only bench.cli imports it."""
+"""Device room: bundle, pack, the device run, grade; imports every room and bench.stage; only bench.cli imports it."""

@@ -1,1 +1,1 @@
-"""Latency room: the kit's pp/tg timings, llama-bench beside them, the machine; imports only bench.config, layout, targets."""
+"""Latency room: pp/tg timings, llama-bench beside them, the machine; imports only bench.config, layout, targets."""

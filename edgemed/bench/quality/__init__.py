@@ -1,1 +1,1 @@
-"""Quality room: answers graded and scored (HealthBench, paper, metrics), every statistic; imports only bench.config, layout, targets."""
+"""Quality room: answers graded and scored, every formula and statistic; imports only bench.config, layout, targets."""

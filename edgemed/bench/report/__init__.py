@@ -1,1 +1,1 @@
-"""Report room: bench.json written and read typed, report.md, headline, plots, terminal; imports quality, latency, config, layout, targets."""
+"""Report room: bench.json in and out, report.md, plots, CLI lines; imports quality, latency, config, layout, targets."""
