@@ -34,7 +34,7 @@ def git(*args: str) -> str:
 
 def machine() -> dict:
     """CPU, cores, memory, OS and Python of this machine (edgemed's own probe, as bench.json records it)."""
-    from edgemed.bench.machine import machine_info
+    from edgemed.bench.latency.machine import machine_info
 
     return {**machine_info(), "platform": platform.platform(), "python": platform.python_version()}
 

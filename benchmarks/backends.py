@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
 
-    from edgemed.bench.machine import physical_cores
+    from edgemed.bench.latency.machine import physical_cores
     from edgemed.bench.stage import run
     from edgemed.io import write_json_atomic
 

@@ -55,9 +55,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from transformers import AutoTokenizer
 
-    from edgemed.bench import llama_bench
+    from edgemed.bench.latency import llama_bench
     from edgemed.bench.config import LatencyConfig
-    from edgemed.bench.machine import machine_info, memory_bandwidth, roofline_fraction
+    from edgemed.bench.latency.machine import machine_info, memory_bandwidth, roofline_fraction
     from edgemed.bench.runners.llamacpp_runner import LlamaCppRunner
     from edgemed.bench.targets import Target
     from edgemed.export import gguf, imatrix, parity

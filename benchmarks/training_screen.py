@@ -71,7 +71,7 @@ def answers(adapter: Path | None, records, system: str | None) -> dict[str, dict
 
 
 def grade(records, answered: dict[str, dict]) -> dict[str, dict]:
-    from edgemed.bench import quality_metrics, scoring
+    from edgemed.bench.quality import healthbench, metrics as quality_metrics
     from edgemed.judges import build_judge
 
     judge = build_judge({"backend": "llamacpp"})
@@ -82,7 +82,7 @@ def grade(records, answered: dict[str, dict]) -> dict[str, dict]:
             met = [v.met for v in judge.grade(conv, r.rubrics)]
             e = quality_metrics.example_metrics(r.points, met, answered[r.prompt_id]["response"],
                                                 answered[r.prompt_id]["tokens"], MAX_NEW_TOKENS)
-            out[r.prompt_id] = {"score": scoring.example_score(r.points, met), "tokens": e["tokens"],
+            out[r.prompt_id] = {"score": healthbench.example_score(r.points, met), "tokens": e["tokens"],
                                 "pitfall_rate": e["pitfall_rate"], "hit_rate": e["hit_rate"]}
         return out, judge.fingerprint
     finally:
@@ -123,8 +123,8 @@ def main() -> int:
     ap.add_argument("--stopped", metavar="REASON", default=None,
                     help="Run nothing: record the screen in --runs/--name that was stopped, with its training curve.")
     args = ap.parse_args()
-    from edgemed.bench.compare import length_controlled
-    from edgemed.bench.stats import paired_difference
+    from edgemed.bench.quality.compare import length_controlled
+    from edgemed.bench.quality.stats import paired_difference
 
     runs = Path(args.runs)
     if args.stopped:

@@ -225,7 +225,7 @@ def test_model_folder_with_a_bad_safetensors_header(export, capsys):
 # --- the pipeline's report ---------------------------------------------------------------------------
 
 def test_corrupt_stage_json_is_named_in_report_summary_and_exit_code(tmp_path, monkeypatch, capsys):
-    from edgemed.bench.report import render_markdown
+    from edgemed.bench.report.markdown import render_markdown
     from edgemed.pipeline import cli as pipeline_cli
     from edgemed.pipeline import runner
     from edgemed.pipeline.report import write_report

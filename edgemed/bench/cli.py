@@ -6,7 +6,7 @@ import json
 
 import click
 
-from edgemed.bench.bundle_cli import COMMANDS as BUNDLE_COMMANDS
+from edgemed.bench.device.cli import COMMANDS as BUNDLE_COMMANDS
 
 
 @click.group(name="bench", invoke_without_command=True,
@@ -53,8 +53,8 @@ def command(ctx, manifests, suite, out, artifacts, references, threads, n_prompt
     if not out:
         raise click.UsageError("Missing option '--out'.", ctx)
     from edgemed.bench.config import load_config, options_to_raw
+    from edgemed.bench.report.terminal import print_summary, summary
     from edgemed.bench.stage import run
-    from edgemed.bench.terminal import print_summary, summary
 
     raw, quality, latency = options_to_raw(out, suite, manifests, artifacts, references, n_prompts=n_prompts,
                                            max_new_tokens=max_new_tokens, threads=threads, n_prompt=n_prompt,

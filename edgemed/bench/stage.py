@@ -24,10 +24,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from edgemed.bench import latency, llama_bench, quality
 from edgemed.bench.config import BenchConfig, load_config
+from edgemed.bench.latency import llama_bench, timing
+from edgemed.bench.latency.machine import machine_info, memory_bandwidth, physical_cores
 from edgemed.bench.layout import BENCH_JSON, CONFIG, JOBS_DIR, LOGS, MACHINE, PROMPTS, label_name
-from edgemed.bench.machine import machine_info, memory_bandwidth, physical_cores
+from edgemed.bench.quality import grading
 from edgemed.bench.targets import Target, reference_targets, targets_from_manifest
 from edgemed.bench.worker import run_job
 from edgemed import console
@@ -40,7 +41,7 @@ log = logging.getLogger(__name__)
 
 def run(config: BenchConfig | dict[str, Any] | None = None, progress: bool = True) -> dict[str, Any]:
     """Bench every build of the configured manifests; returns the bench.json content."""
-    from edgemed.bench.report import build_report, write_report
+    from edgemed.bench.report.assemble import build_report, write_report
 
     # 1. config
     cfg = load_config(config)
@@ -173,9 +174,9 @@ def measure_machine(cfg: BenchConfig, out: Path, threads: int) -> dict[str, Any]
 def run_worker(cfg: BenchConfig, target: Target, records, out: Path, threads: int,
                machine: dict[str, Any], progress: bool) -> None:
     """Answer + time one build in its own process, unless its logs say it is already done."""
-    q_todo = (quality.pending_generations(target, records, cfg.quality, out)
+    q_todo = (grading.pending_generations(target, records, cfg.quality, out)
               if graded(cfg, target) else 0)
-    lat_todo = latency.pending_tests(target, cfg.latency, threads, cfg.device, out) if cfg.latency.enabled else []
+    lat_todo = timing.pending_tests(target, cfg.latency, threads, cfg.device, out) if cfg.latency.enabled else []
     if not q_todo and not lat_todo:
         log.info("bench: %s is up to date", target.label)
         return
@@ -215,9 +216,9 @@ def grade_and_score(cfg: BenchConfig, targets: list[Target], records, out: Path,
     todo = [t for t in targets if graded(cfg, t)]
     try:
         for t in todo:
-            quality.grade_missing(judge, t, records, cfg.quality, out, progress=progress)
+            grading.grade_missing(judge, t, records, cfg.quality, out, progress=progress)
         for t in todo:
-            summaries[t.label] = quality.quality_summary(t, records, cfg.quality, out, judge.fingerprint)
+            summaries[t.label] = grading.quality_summary(t, records, cfg.quality, out, judge.fingerprint)
             if summaries[t.label].get("judge_failures"):
                 console.warning(f"{t.label}: the judge failed on {summaries[t.label]['judge_failures']} criteria; "
                                 "they are left out of its score, not counted as unmet")
@@ -266,8 +267,8 @@ def grade_with_second_judge(cfg: BenchConfig, judge_cfg: dict | None, todo: list
         seen.add(judge.fingerprint)
         summaries = {}
         for t in todo:
-            quality.grade_missing(judge, t, records, cfg.quality, out, progress=progress)
-            q = quality.quality_summary(t, records, cfg.quality, out, judge.fingerprint)
+            grading.grade_missing(judge, t, records, cfg.quality, out, progress=progress)
+            q = grading.quality_summary(t, records, cfg.quality, out, judge.fingerprint)
             m = q["metrics"]
             summaries[t.label] = {"name": judge_info(jcfg, judge.fingerprint)["name"], "fingerprint": judge.fingerprint,
                                   **{k: m.get(k) for k in ("hit_rate", "pitfall_rate", "unclipped", "judge_failures")},

@@ -22,7 +22,8 @@ from edgemed.io import read_jsonl_tolerant
 
 def run_job(job: dict[str, Any]) -> dict[str, Any]:
     """Generate the missing answers and run the missing latency tests of ``job["target"]``."""
-    from edgemed.bench import latency, quality
+    from edgemed.bench.latency import timing
+    from edgemed.bench.quality import grading
     from edgemed.bench.runners import open_runner
 
     target = Target(**job["target"])
@@ -33,8 +34,8 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     records = [RubricRecord.from_dict(r, path=str(out / PROMPTS), line=i + 1)
                for i, r in enumerate(read_jsonl_tolerant(out / PROMPTS))] if qcfg else []
     with open_runner(target, job["threads"], job["device"], lcfg.n_gpu_layers if lcfg else -1) as runner:
-        generated = quality.generate_missing(runner, target, records, qcfg, out, progress) if qcfg else 0
-        rows = latency.run_latency(runner, target, lcfg, out, job["machine"], job["isolated"],
+        generated = grading.generate_missing(runner, target, records, qcfg, out, progress) if qcfg else 0
+        rows = timing.run_latency(runner, target, lcfg, out, job["machine"], job["isolated"],
                                    progress) if lcfg else []
         return {"target": target.label, "generated": generated, "latency_tests": [r["test"] for r in rows],
                 "info": runner.info, "load_seconds": runner.load_seconds}

@@ -13,12 +13,15 @@ import re
 from pathlib import Path
 from typing import Any
 
+from edgemed.bench.report.results import BenchResults, Quality, read_bench
+from edgemed.errors import DataError
 from edgemed.io import write_text_atomic
 from edgemed.pipeline.config import PipelineConfig
 from edgemed.pipeline.state import PipelineState
 
 
 RENDER_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError)
+BENCH_JSON = "bench/bench.json"
 
 
 class StageFiles:
@@ -121,7 +124,6 @@ def _training_lines(root: Path, t: dict[str, Any]) -> list[str]:
 
 
 def export_section(root: Path, files: StageFiles) -> list[str]:
-    from edgemed.errors import DataError
     from edgemed.export.manifest import load_manifest
 
     rows = []
@@ -167,11 +169,30 @@ def headline(root: Path, files: StageFiles | None = None) -> list[str]:
     >>> headline(Path(tempfile.mkdtemp()))
     []
     """
-    from edgemed.bench.headline import headline_lines
+    from edgemed.bench.report.headline import headline_lines
 
     files = files or StageFiles(root)
-    bench = files.json("bench/bench.json", "bench")
-    return files.render("bench/bench.json", "bench", headline_lines, bench) if bench else []
+    bench = bench_results(files)
+    return files.render(BENCH_JSON, "bench", headline_lines, bench) if bench else []
+
+
+def bench_results(files: StageFiles) -> BenchResults | None:
+    """bench/bench.json, typed; None before a bench, or when it cannot be read (recorded in ``files``).
+
+    >>> import tempfile
+    >>> root = Path(tempfile.mkdtemp()); (root / "bench").mkdir()
+    >>> _ = (root / "bench" / "bench.json").write_text('{"schema_version": 9, "targets": []}')
+    >>> files = StageFiles(root); bench_results(files) is None
+    True
+    >>> files.broken[0]
+    '`bench/bench.json` cannot be read (schema_version 9 is not one this edgemed reads (1, or none): ...); its bench section is missing'
+    """
+    if not (files.root / BENCH_JSON).exists():
+        return None
+    try:
+        return read_bench(files.root / BENCH_JSON)
+    except DataError as e:  # unreadable, not JSON, the wrong shape, or a schema version this edgemed does not read
+        return files.fail(BENCH_JSON, e.message, "bench")
 
 
 DEMO_RECORD = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "pipeline_demo.json"
@@ -233,8 +254,6 @@ def broken_inputs(root: Path) -> list[str]:
 def raise_if_broken(cfg: PipelineConfig, result) -> None:
     """After the summary: a run whose report lacks a section because a stage file is broken fails
     (exit code 2), in one line naming the files."""
-    from edgemed.errors import DataError
-
     broken = broken_inputs(cfg.root)
     if broken:
         raise DataError(f"{len(broken)} stage file(s) could not be read, so report.md lacks their sections: "
@@ -269,39 +288,36 @@ def print_summary(cfg: PipelineConfig, result) -> list[str]:
 
 def summary_rows(files: StageFiles) -> list:
     """The summary's lines and table from bench.json (nothing before a bench, or when it is broken)."""
-    bench = files.json("bench/bench.json", "bench")
-    return files.render("bench/bench.json", "bench", _bench_summary, bench) if bench else []
+    bench = bench_results(files)
+    return files.render(BENCH_JSON, "bench", _bench_summary, bench) if bench else []
 
 
-def _bench_summary(bench: dict[str, Any]) -> list:
+def _bench_summary(bench: BenchResults) -> list:
     from rich.table import Table
 
-    from edgemed.bench.headline import headline_lines
+    from edgemed.bench.report.headline import headline_lines
 
     items: list = list(headline_lines(bench))
-    judge = (bench.get("judge") or {}).get("name", "judge")
+    judge = (bench.judge and bench.judge.name) or "judge"
     table = Table(title=f"builds ({judge})")
     for col in ("build", "HealthBench ± std", "unclipped [95% CI]", "hit rate", "pitfall rate", "paper acc",
                 "decode tok/s", "MiB", "parity"):
         table.add_column(col)
-    for t in bench.get("targets", []):
-        q = (t.get("quality") or {}).get("healthbench") or {}
-        m = (t.get("quality") or {}).get("metrics") or {}
-        acc = ((t.get("quality") or {}).get("paper") or {}).get("accuracy")
-        tg = ((t.get("latency") or {}).get("tg") or {}).get("avg_ts")
-        unclipped = (f"{fmt(m.get('unclipped'))} [{fmt(m.get('unclipped_ci_low'))}, "
-                     f"{fmt(m.get('unclipped_ci_high'))}]") if m.get("unclipped") is not None else "–"
-        table.add_row(t.get("label", "?"), f"{fmt(q.get('score'))} ± {fmt(q.get('std'))}", unclipped,
-                      fmt(m.get("hit_rate")), fmt(m.get("pitfall_rate")), fmt(acc), fmt(tg, ".1f"),
-                      f"{(t.get('bytes') or 0) / 2**20:.0f}", t.get("status", "–"))
+    for t in bench.targets:
+        q = t.quality or Quality()
+        m, tg = q.metrics, t.latency and t.latency.tg
+        unclipped = (f"{fmt(m.unclipped)} [{fmt(m.unclipped_ci_low)}, "
+                     f"{fmt(m.unclipped_ci_high)}]") if m.unclipped is not None else "–"
+        table.add_row(t.label or "?", f"{fmt(q.score)} ± {fmt(q.std)}", unclipped, fmt(m.hit_rate),
+                      fmt(m.pitfall_rate), fmt(q.paper_accuracy), fmt(tg and tg.avg_ts, ".1f"),
+                      f"{t.bytes / 2**20:.0f}", t.status or "–")
     items.append(table)
-    for c in (bench.get("comparisons") or [])[:4]:
-        u = (c.get("metrics") or {}).get("unclipped_score")
+    for c in bench.comparisons[:4]:
+        u = c.paired("unclipped_score")
         if u:
-            items.append(f"{c['b']} vs {c['a']}: unclipped {fmt(u['diff'], '+.3f')} "
-                         f"[{fmt(u['ci_low'], '+.3f')}, {fmt(u['ci_high'], '+.3f')}], "
-                         f"sign test p={fmt(u['sign_p'], '.2f')}")
+            items.append(f"{c.b} vs {c.a}: unclipped {fmt(u.diff, '+.3f')} "
+                         f"[{fmt(u.ci_low, '+.3f')}, {fmt(u.ci_high, '+.3f')}], sign test p={fmt(u.sign_p, '.2f')}")
         else:
-            items.append(f"{c['b']} vs {c['a']}: clipped {fmt(c.get('diff'), '+.3f')} "
-                         f"[{fmt(c.get('diff_ci_low'), '+.3f')}, {fmt(c.get('diff_ci_high'), '+.3f')}]")
+            items.append(f"{c.b} vs {c.a}: clipped {fmt(c.diff, '+.3f')} "
+                         f"[{fmt(c.diff_ci_low, '+.3f')}, {fmt(c.diff_ci_high, '+.3f')}]")
     return items

@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-import edgemed.bench.device as device_stage
+import edgemed.bench.device.run as device_stage
 from edgemed.cli import main
 from edgemed.io import read_jsonl_tolerant
 

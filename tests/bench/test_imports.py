@@ -1,4 +1,5 @@
-"""edgemed/bench has no import cycle, not even one hidden inside a function, and every module imports alone."""
+"""edgemed/bench has no import cycle (not even one hidden inside a function), every module imports alone, no module
+is over 300 lines, and each room imports only the rooms its docstring allows."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def imports_of(name: str, path: Path, known: set[str]) -> set[str]:
             if node.level:  # relative: from . import x, from .y import z
                 anchor = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
                 base = f"{anchor}.{base}" if base else anchor
-            # "from edgemed.bench import latency" imports the module edgemed.bench.latency
+            # "from edgemed.bench.latency import timing" imports the module edgemed.bench.latency.timing
             targets = [base] + [f"{base}.{a.name}" for a in node.names]
         else:
             continue
@@ -96,8 +97,8 @@ def test_bench_has_no_import_cycle():
     # submodules importing the package back is what would make a cycle, so only that edge counts.
     graph = {name: {t for t in imports_of(name, path, known) if not t.startswith(name + ".")}
              for name, path in modules.items()}
-    assert "edgemed.bench.layout" in graph["edgemed.bench.latency"]  # the walk does see imports
-    assert "edgemed.bench.stage" in graph["edgemed.bench.device"]    # ... including ones inside functions
+    assert "edgemed.bench.layout" in graph["edgemed.bench.latency.timing"]  # the walk does see imports
+    assert "edgemed.bench.stage" in graph["edgemed.bench.device.run"]    # ... including ones inside functions
     assert cycles(graph) == []
 
 
@@ -114,3 +115,30 @@ def test_every_bench_module_imports_in_a_fresh_interpreter():
                          timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == ""
+
+
+MAX_LINES = 300
+# Which rooms a room must not import (docs/architecture.md, and each room's __init__ docstring).
+FORBIDDEN = {"quality": ("latency", "report", "device", "stage", "worker", "cli", "runners"),
+             "latency": ("quality", "report", "device", "stage", "worker", "cli", "runners"),
+             "report": ("device", "stage", "worker", "cli", "runners"),
+             "runners": ("quality", "latency", "report", "device", "stage", "worker", "cli")}
+
+
+def test_no_bench_module_is_over_300_lines():
+    long = {name: n for name, path in bench_modules().items()
+            if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
+    assert long == {}, f"split these modules (house style: at most {MAX_LINES} lines each): {long}"
+
+
+def test_rooms_import_only_what_their_docstring_allows():
+    modules = bench_modules()
+    known = set(modules)
+    bad = []
+    for name, path in modules.items():
+        room = name.split(".")[2] if name.count(".") >= 2 else None
+        for target in imports_of(name, path, known):
+            other = target.split(".")[2] if target.count(".") >= 2 else None
+            if other in FORBIDDEN.get(room, ()):
+                bad.append(f"{name} imports {target}")
+    assert bad == []

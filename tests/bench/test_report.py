@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 
 from edgemed.bench.config import BenchConfig, load_config, manifest_ref
-from edgemed.bench.plots import write_plots
-from edgemed.bench.report import compare_groups, render_markdown
+from edgemed.bench.report.assemble import compare_groups
+from edgemed.bench.report.markdown import render_markdown
+from edgemed.bench.report.plots import write_plots
+from edgemed.bench.report.results import parse_bench
 from edgemed.errors import ConfigError
 
 
@@ -47,7 +49,7 @@ def test_comparison_pairs_builds_by_name(report):
 
 
 def test_markdown_and_plots(report, tmp_path):
-    report["plots"] = [p.name for p in write_plots(report, tmp_path)]
+    report["plots"] = [p.name for p in write_plots(parse_bench(report), tmp_path)]
     assert report["plots"] == ["quality_vs_speed.png", "size_vs_quality.png", "fidelity_speed_size.png", "latency.png"]
     md = render_markdown(report)
     assert "## Quality (proxy judge)" in md and "Paper's metrics" in md and "proxy/v1" in md
@@ -68,8 +70,8 @@ def test_suites_load_and_bad_keys_are_named():
 
 # --- "did training help?": headline lines, new metrics, old bench.json ---------------------------
 
-from edgemed.bench import quality_metrics as qm  # noqa: E402
-from edgemed.bench.terminal import print_summary  # noqa: E402
+from edgemed.bench.quality import metrics as qm  # noqa: E402
+from edgemed.bench.report.terminal import print_summary  # noqa: E402
 
 
 def quality_from(rows: dict[str, dict], failures: int = 0) -> dict:

@@ -1,4 +1,4 @@
-"""edgemed.bench.scoring against hand-computed values and OpenAI simple-evals' own HealthBench code."""
+"""edgemed.bench.quality.healthbench against hand-computed values and OpenAI simple-evals' own HealthBench code."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edgemed.bench import scoring
+from edgemed.bench.quality import healthbench
 
 
 def simple_evals_functions() -> dict:
@@ -48,16 +48,16 @@ def test_example_score_matches_hand_and_simple_evals(points, met, hb, norm):
     se = simple_evals_functions()
     items = [se["RubricItem"](criterion=f"c{i}", points=p, tags=[]) for i, p in enumerate(points)]
     official = se["calculate_score"](items, [{"criteria_met": bool(m)} for m in met])
-    assert scoring.example_score(points, met) == pytest.approx(hb)
-    assert scoring.example_score(points, met) == pytest.approx(official)
-    assert scoring.normalised_score(points, met) == pytest.approx(norm)
+    assert healthbench.example_score(points, met) == pytest.approx(hb)
+    assert healthbench.example_score(points, met) == pytest.approx(official)
+    assert healthbench.normalised_score(points, met) == pytest.approx(norm)
 
 
 def test_tag_scores_match_simple_evals_per_tag_rule():
     se = simple_evals_functions()
     points, met = [5, 3, -4, 2], [1, 0, 1, 1]
     tags = [["axis:accuracy"], ["axis:completeness"], ["axis:accuracy"], ["axis:communication"]]
-    ours = scoring.tag_scores(points, met, tags)
+    ours = healthbench.tag_scores(points, met, tags)
     for tag in ("axis:accuracy", "axis:completeness", "axis:communication"):
         idx = [i for i, t in enumerate(tags) if tag in t]
         items = [se["RubricItem"](criterion=str(i), points=points[i], tags=tags[i]) for i in idx]
@@ -69,7 +69,7 @@ def test_aggregate_matches_simple_evals_clipped_mean_and_bootstrap():
     se = simple_evals_functions()
     rng = np.random.default_rng(3)
     values = list(rng.uniform(-0.6, 1.0, size=60))
-    ours = scoring.aggregate(values, n_bootstrap=1000, seed=0)
+    ours = healthbench.aggregate(values, n_bootstrap=1000, seed=0)
     assert ours.score == pytest.approx(float(se["_compute_clipped_stats"](values, "mean")))
     assert ours.n == se["_compute_clipped_stats"](values, "n_samples") == 60
     np.random.seed(0)  # simple-evals draws from the global numpy RNG
@@ -82,21 +82,21 @@ def test_aggregate_matches_simple_evals_clipped_mean_and_bootstrap():
 def test_aggregate_clips_like_simple_evals():
     se = simple_evals_functions()
     for values in ([1.4, 1.2, 0.9], [-0.5, -0.1, 0.2]):
-        assert scoring.aggregate(values).score == pytest.approx(float(se["_compute_clipped_stats"](values, "mean")))
+        assert healthbench.aggregate(values).score == pytest.approx(float(se["_compute_clipped_stats"](values, "mean")))
 
 
 def test_judge_failures_are_left_out_not_scored_as_not_met():
     # A failed pitfall verdict must not raise the score; a failed positive one must not lower it.
-    assert scoring.example_score([5, -4], [1, None]) == 1.0
-    assert scoring.example_score([5, 5], [1, None]) == 1.0
-    assert scoring.example_score([5, 5], [1, 0]) == 0.5
-    m = scoring.paper_metrics([[5, -4], [5]], [[1, None], [None]])
+    assert healthbench.example_score([5, -4], [1, None]) == 1.0
+    assert healthbench.example_score([5, 5], [1, None]) == 1.0
+    assert healthbench.example_score([5, 5], [1, 0]) == 0.5
+    m = healthbench.paper_metrics([[5, -4], [5]], [[1, None], [None]])
     assert (m.n, m.n_excluded, m.accuracy) == (1, 1, 1.0)
 
 
 def test_paper_metrics_hand_computed():
     # norms: 1.0 (pass), 0.75 (pass), 0.5 (not > 0.5), 0.0 → acc 0.5
-    m = scoring.paper_metrics([[4, -4], [5, 3, -4], [2, 2], [3, -1]], [[1, 0], [1, 0, 0], [1, 0], [0, 1]])
+    m = healthbench.paper_metrics([[4, -4], [5, 3, -4], [2, 2], [3, -1]], [[1, 0], [1, 0, 0], [1, 0], [0, 1]])
     assert (m.n_pass, m.n) == (2, 4)
     assert m.accuracy == 0.5 and m.f1 == pytest.approx(2 * 0.5 / 1.5)
     half = 1.96 * math.sqrt(0.25 / 4)
@@ -111,18 +111,18 @@ points_strategy = st.floats(-10, 10).filter(lambda x: abs(x) > 1e-3)
 @given(st.lists(st.tuples(points_strategy, met_strategy), min_size=1, max_size=12))
 def test_properties(pairs):
     points, met = [p for p, _ in pairs], [m for _, m in pairs]
-    s = scoring.example_score(points, met)
+    s = healthbench.example_score(points, met)
     kept = [(p, m) for p, m in pairs if m is not None]
     # Leaving an item out == never having had it.
-    assert s == (scoring.example_score([p for p, _ in kept], [m for _, m in kept]) if kept else None)
+    assert s == (healthbench.example_score([p for p, _ in kept], [m for _, m in kept]) if kept else None)
     if s is not None:
         pos = sum(p for p, _ in kept if p > 0)
         neg = sum(p for p, _ in kept if p < 0)
         assert neg / pos - 1e-9 <= s <= 1 + 1e-9
-    n = scoring.normalised_score(points, met)
+    n = healthbench.normalised_score(points, met)
     if n is not None:
         assert -1e-9 <= n <= 1 + 1e-9
-    agg = scoring.aggregate([s, 0.3], n_bootstrap=50)
+    agg = healthbench.aggregate([s, 0.3], n_bootstrap=50)
     assert 0.0 <= agg.score <= 1.0 and agg.std >= 0
 
 
@@ -138,51 +138,51 @@ def items(*points, criterion="c"):
 def test_keyword_pass_reads_only_the_first_five_items():
     # Five positive items alone top out at norm 0.5: a fail. A pitfall as 6th item would make it a pass,
     # but only the first 5 are read.
-    assert not scoring.paper_keyword_pass(items(2, 2, 2, 2, 2), LONG)
-    assert not scoring.paper_keyword_pass(items(2, 2, 2, 2, 2, -5), LONG)
-    assert scoring.paper_keyword_pass(items(2, 2, 2, 2, -5), LONG)
+    assert not healthbench.paper_keyword_pass(items(2, 2, 2, 2, 2), LONG)
+    assert not healthbench.paper_keyword_pass(items(2, 2, 2, 2, 2, -5), LONG)
+    assert healthbench.paper_keyword_pass(items(2, 2, 2, 2, -5), LONG)
 
 
 def test_keyword_pass_long_criteria_are_skipped_but_use_a_slot():
     long_item = {"criterion": "x" * 2001, "points": -5}
     # The skipped pitfall takes slot 1; the pitfall in slot 6 is still out of reach.
-    assert not scoring.paper_keyword_pass([long_item] + items(2, 2, 2, 2, -5), LONG)
+    assert not healthbench.paper_keyword_pass([long_item] + items(2, 2, 2, 2, -5), LONG)
     # A 2,000-character criterion is not "longer than 2000": it counts.
-    assert scoring.paper_keyword_pass([{"criterion": "x" * 2000, "points": -5}] + items(2), LONG)
+    assert healthbench.paper_keyword_pass([{"criterion": "x" * 2000, "points": -5}] + items(2), LONG)
 
 
 def test_keyword_pass_tie_at_half_fails():
-    assert not scoring.paper_keyword_pass(items(4), LONG)          # 2 / 4 = 0.5, not > 0.5
+    assert not healthbench.paper_keyword_pass(items(4), LONG)          # 2 / 4 = 0.5, not > 0.5
     too_long = [{"criterion": "x" * 2001, "points": 3}]              # nothing considered: range 0 → 0.5
-    assert not scoring.paper_keyword_pass(too_long, LONG)
-    assert scoring.paper_keyword_pass(items(-3), "fine")           # a pitfall avoided: (0 + 3) / 3 = 1
-    assert not scoring.paper_keyword_pass(items(), LONG)           # empty rubric fails
+    assert not healthbench.paper_keyword_pass(too_long, LONG)
+    assert healthbench.paper_keyword_pass(items(-3), "fine")           # a pitfall avoided: (0 + 3) / 3 = 1
+    assert not healthbench.paper_keyword_pass(items(), LONG)           # empty rubric fails
 
 
 def test_keyword_pass_100_character_threshold():
     exactly = ("You should seek care. " * 5)[:100]
     assert len(exactly) == 100 and "should" in exactly
-    assert not scoring.paper_keyword_pass(items(4, -4), exactly)       # (0 + 4) / 8 = 0.5
-    assert scoring.paper_keyword_pass(items(4, -4), exactly + ".")     # 101 chars: (2 + 4) / 8
-    assert not scoring.paper_keyword_pass(items(4, -4), "x" * 150)     # long, but no keyword
+    assert not healthbench.paper_keyword_pass(items(4, -4), exactly)       # (0 + 4) / 8 = 0.5
+    assert healthbench.paper_keyword_pass(items(4, -4), exactly + ".")     # 101 chars: (2 + 4) / 8
+    assert not healthbench.paper_keyword_pass(items(4, -4), "x" * 150)     # long, but no keyword
 
 
 def test_keyword_pass_negatives_and_objects():
-    assert scoring.paper_keyword_pass(items(4, -4), LONG)
-    assert not scoring.paper_keyword_pass(items(4, -4), LONG + " That would be HARMFUL.")  # (2 − 4 + 4) / 8
+    assert healthbench.paper_keyword_pass(items(4, -4), LONG)
+    assert not healthbench.paper_keyword_pass(items(4, -4), LONG + " That would be HARMFUL.")  # (2 − 4 + 4) / 8
     from edgemed.data.schema import RubricItem
 
-    assert scoring.paper_keyword_pass([RubricItem("a", 4.0), RubricItem("b", -4.0)], LONG)
+    assert healthbench.paper_keyword_pass([RubricItem("a", 4.0), RubricItem("b", -4.0)], LONG)
 
 
 def test_keyword_metrics_accuracy_and_f1():
-    m = scoring.paper_keyword_metrics([items(4, -4)] * 4, [LONG, LONG, "no", "no"])
+    m = healthbench.paper_keyword_metrics([items(4, -4)] * 4, [LONG, LONG, "no", "no"])
     assert (m.accuracy, m.n_pass, m.n) == (0.5, 2, 4) and m.f1 == pytest.approx(2 * 0.5 / 1.5)
 
 
 # --- metrics that move at every scale (their statistics: test_stats.py) ------------------------
 
-from edgemed.bench import quality_metrics as qm  # noqa: E402
+from edgemed.bench.quality import metrics as qm  # noqa: E402
 
 
 def test_criteria_counts_skip_and_count_judge_failures():

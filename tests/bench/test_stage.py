@@ -152,14 +152,16 @@ def test_training_judge_and_packaged_test_split(tmp_path, suite):
 def test_llama_bench_times_each_gguf_right_after_its_worker(tmp_path, export_manifest, suite, monkeypatch):
     """The yardstick runs beside the kit's timing of the same build, not minutes later after every
     other build: a shared machine drifts, and the harness ratio compares the two rates."""
-    from edgemed.bench import llama_bench, report, stage
+    from edgemed.bench import stage
+    from edgemed.bench.latency import llama_bench
+    from edgemed.bench.report import assemble
 
     calls = []
     monkeypatch.setattr(stage, "run_worker", lambda cfg, target, *a, **k: calls.append(("kit", target.label)))
     monkeypatch.setattr(llama_bench, "run", lambda target, *a, **k: calls.append(("llama-bench", target.label)))
     monkeypatch.setattr(stage, "grade_and_score", lambda *a, **k: ({}, {}))
-    monkeypatch.setattr(report, "build_report", lambda *a, **k: {"targets": []})
-    monkeypatch.setattr(report, "write_report", lambda *a, **k: None)
+    monkeypatch.setattr(assemble, "build_report", lambda *a, **k: {"targets": []})
+    monkeypatch.setattr(assemble, "write_report", lambda *a, **k: None)
     cfg = suite(tmp_path / "b", manifests=[f"base={export_manifest}"], quality={"enabled": False},
                 latency={"llama_bench": True})
     stage.run(cfg, progress=False)

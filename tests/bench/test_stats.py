@@ -1,4 +1,4 @@
-"""edgemed.bench.stats (every bootstrap and exact test) and edgemed.bench.compare (base vs trained)."""
+"""edgemed.bench.quality.stats (every bootstrap and exact test) and edgemed.bench.quality.compare (base vs trained)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edgemed.bench import compare, scoring, stats
+from edgemed.bench.quality import compare, healthbench, stats
 
 
 def test_mcnemar_and_paired_bootstrap():
@@ -22,7 +22,7 @@ def test_mcnemar_and_paired_bootstrap():
 @given(st.lists(st.floats(0, 1), min_size=1, max_size=30))
 def test_unclipped_equals_clipped_inside_unit_interval(values):
     mean, lo, hi = stats.bootstrap_mean_ci(values, n_bootstrap=50)
-    assert mean == pytest.approx(scoring.aggregate(values, n_bootstrap=50).score)
+    assert mean == pytest.approx(healthbench.aggregate(values, n_bootstrap=50).score)
     assert lo <= mean <= hi
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from edgemed.bench import llama_bench
+from edgemed.bench.latency import llama_bench
 from edgemed.bench.config import LatencyConfig
 from edgemed.bench.targets import Target
 from edgemed.errors import EnvironmentFailure
@@ -52,7 +52,7 @@ def test_llama_bench_times_the_same_gguf_once(pair, tmp_path):
     assert llama_bench.run(t, cfg, 2, tmp_path) == rows  # logged: not timed again
     assert llama_bench.run(t, LatencyConfig(n_prompt=16, n_gen=4, repetitions=2), 2, tmp_path) != rows
     # The report reads the kit's rows from the same log and passes over the yardstick's.
-    from edgemed.bench.latency import latency_rows
+    from edgemed.bench.latency.timing import latency_rows
 
     assert latency_rows(t, cfg, tmp_path) == []
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from types import SimpleNamespace
 
-from edgemed.bench.report import render_markdown
+from edgemed.bench.report.markdown import render_markdown
 from edgemed.pipeline.report import print_summary, write_report
 
 

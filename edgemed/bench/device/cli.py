@@ -39,7 +39,7 @@ import click
 def pack_command(manifests, suite, out, artifacts, references, include_failed, threads, n_prompts, max_new_tokens,
                  n_prompt, n_gen, repetitions, no_quality, no_latency, as_json):
     from edgemed.bench.config import load_config, options_to_raw
-    from edgemed.bench.pack import pack
+    from edgemed.bench.device.pack import pack
 
     raw, quality, latency = options_to_raw(out, suite, manifests, artifacts, references, n_prompts=n_prompts,
                                            max_new_tokens=max_new_tokens, threads=threads, n_prompt=n_prompt,
@@ -72,7 +72,7 @@ def pack_command(manifests, suite, out, artifacts, references, include_failed, t
 @click.option("--cpu", is_flag=True, help="Force CPU even where llama.cpp or onnxruntime could use a GPU.")
 @click.option("--json", "as_json", is_flag=True, help="Print device.json (for scripts) instead of the summary.")
 def device_command(bundle, out, name, threads, builds, cpu, as_json):
-    from edgemed.bench.device import run_device
+    from edgemed.bench.device.run import run_device
 
     info = run_device(bundle, out, name=name, threads=threads, only=list(builds) or None, cpu=cpu)
     if as_json:
@@ -101,8 +101,8 @@ def device_command(bundle, out, name, threads, builds, cpu, as_json):
 @click.option("--json", "as_json", is_flag=True,
               help="Print the summary as one JSON object (for scripts) instead of the headline and table.")
 def grade_command(results, out, judge_backend, judge_url, judge_model, as_json):
-    from edgemed.bench.grade import run_grade
-    from edgemed.bench.terminal import print_summary, summary
+    from edgemed.bench.device.grade import run_grade
+    from edgemed.bench.report.terminal import print_summary, summary
     from edgemed.io import absolute
 
     judge = {k: v for k, v in {"backend": judge_backend, "base_url": judge_url, "model": judge_model}.items() if v}

@@ -1,7 +1,7 @@
 """A bench bundle: the builds, their sha256, the prompts and the bench settings, in one folder for a device.
 
-``edgemed bench pack`` writes it (``edgemed.bench.pack``), the user copies it to the device, where
-``edgemed bench device`` reads it (``edgemed.bench.device``) with the slim install: nothing here
+``edgemed bench pack`` writes it (``edgemed.bench.device.pack``), the user copies it to the device, where
+``edgemed bench device`` reads it (``edgemed.bench.device.run``) with the slim install: nothing here
 imports torch, transformers or the judges. Layout::
 
     BUNDLE/bundle.json        what is below, with every file's size and sha256 (this module)
@@ -147,7 +147,7 @@ def check_file(root: Path, entry: dict[str, Any]) -> None:
     >>> _ = (root / "m.gguf").write_bytes(b"abd"); check_file(root, e)
     Traceback (most recent call last):
     ...
-    edgemed.bench.bundle.BundleMismatch: .../m.gguf: sha256 mismatch: the file hashes to a52d159f262b2c6d…, bundle.json expects ba7816bf8f01cfea… (3 bytes both): damaged in the copy; copy the bundle again
+    edgemed.bench.device.bundle.BundleMismatch: .../m.gguf: sha256 mismatch: the file hashes to a52d159f262b2c6d…, bundle.json expects ba7816bf8f01cfea… (3 bytes both): damaged in the copy; copy the bundle again
     """
     path = root / entry["path"]
     if not path.is_file():

@@ -12,8 +12,8 @@ so every build reads 0.000 and nothing can be told apart. These metrics keep the
   the **repeated-sentence rate** (sentences that repeat an earlier one in the same answer).
 
 Judge failures (``met = None``) are skipped and counted, never read as "not met". Probabilities
-count as partial hits (p of an item). The bootstrap behind the CI is ``edgemed.bench.stats``; base
-vs trained on these per-example rows is ``edgemed.bench.compare``.
+count as partial hits (p of an item). The bootstrap behind the CI is ``edgemed.bench.quality.stats``; base
+vs trained on these per-example rows is ``edgemed.bench.quality.compare``.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from edgemed.bench import scoring, stats
+from edgemed.bench.quality import healthbench, stats
 
 
 def ratio(num: float, den: float) -> float | None:
@@ -35,13 +35,13 @@ def ratio(num: float, den: float) -> float | None:
     return None if den <= 0 else num / den
 
 
-def criteria_counts(points: Sequence[float], met: Sequence[scoring.Met]) -> dict[str, float]:
+def criteria_counts(points: Sequence[float], met: Sequence[healthbench.Met]) -> dict[str, float]:
     """Met/judged counts of positive and negative items, plus judge failures (None), of one example.
 
     >>> criteria_counts([5, 3, -4, -2], [1, None, 1, 0])
     {'pos_met': 1.0, 'pos_judged': 1, 'neg_met': 1.0, 'neg_judged': 2, 'judge_failures': 1}
     """
-    graded = scoring._graded(points, met)
+    graded = healthbench._graded(points, met)
     return {"pos_met": sum(m for p, m in graded if p > 0), "pos_judged": sum(1 for p, _ in graded if p > 0),
             "neg_met": sum(m for p, m in graded if p < 0), "neg_judged": sum(1 for p, _ in graded if p < 0),
             "judge_failures": sum(1 for m in met if m is None)}
@@ -103,7 +103,7 @@ def repeated_sentence_rate(text: str | None) -> float | None:
     return ratio(repeats, len(sentences))
 
 
-def example_metrics(points: Sequence[float], met: Sequence[scoring.Met], response: str | None = None,
+def example_metrics(points: Sequence[float], met: Sequence[healthbench.Met], response: str | None = None,
                     n_gen: int | None = None, max_new_tokens: int | None = None) -> dict[str, Any]:
     """One example's unclipped score, hit and pitfall rates, counts and length, for bench.json's per_example.
 
@@ -112,7 +112,7 @@ def example_metrics(points: Sequence[float], met: Sequence[scoring.Met], respons
     (0.125, 0.5, 1.0, 3, True)
     """
     c = criteria_counts(points, met)
-    return {"score": scoring.example_score(points, met),
+    return {"score": healthbench.example_score(points, met),
             "hit_rate": ratio(c["pos_met"], c["pos_judged"]), "pitfall_rate": ratio(c["neg_met"], c["neg_judged"]),
             **c, "tokens": n_gen, "words": word_count(response), "truncated": is_truncated(n_gen, max_new_tokens),
             "distinct_2": distinct_2(response), "repeated_sentences": repeated_sentence_rate(response)}
@@ -126,7 +126,7 @@ def summarise(examples: Sequence[dict[str, Any]], n_bootstrap: int = 1000, seed:
     (0.0, -0.5, 0.5, 1.0, 1, 0.5)
     """
     scores = [e["score"] for e in examples if e.get("score") is not None]
-    agg = scoring.aggregate(scores, n_bootstrap, seed)
+    agg = healthbench.aggregate(scores, n_bootstrap, seed)
     mean, lo, hi = stats.bootstrap_mean_ci(scores, n_bootstrap, seed)
     tot = {k: sum(e.get(k) or 0 for e in examples)
            for k in ("pos_met", "pos_judged", "neg_met", "neg_judged", "judge_failures")}

@@ -1,7 +1,7 @@
 """Base vs trained: two builds' per-prompt rows (bench.json ``per_example``) → paired tests, in plain words.
 
 Every comparison runs on the prompts both builds have a value for, with the tests of
-``edgemed.bench.stats``: the clipped HealthBench mean by paired bootstrap and the paper's pass/fail
+``edgemed.bench.quality.stats``: the clipped HealthBench mean by paired bootstrap and the paper's pass/fail
 by McNemar (``compare_paired``); per-prompt differences with a bootstrap CI and a sign test on every
 metric that moves at every scale (``compare_examples``); the gain at equal answer length
 (``length_controlled``); measures the evaluation judge had no hand in (``independent_measures``).
@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from edgemed.bench import stats
+from edgemed.bench.quality import stats
 
 # Per-example fields compared between base and trained, and their names in bench.json.
 PAIRED_METRICS = {"score": "unclipped_score", "hit_rate": "hit_rate", "pitfall_rate": "pitfall_rate",

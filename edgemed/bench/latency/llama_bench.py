@@ -24,7 +24,7 @@ def bench_key(target: Target, cfg: LatencyConfig, threads: int) -> str:
     """Resume key of llama-bench's rows for a build (never equal to the kit's own rows' key).
 
     >>> t = Target("b/x", "b", "x", "gguf", "q8_0", "/x.gguf", 1, 1, "ab", 1)
-    >>> from edgemed.bench.latency import latency_key
+    >>> from edgemed.bench.latency.timing import latency_key
     >>> bench_key(t, LatencyConfig(), 2) != latency_key(t, LatencyConfig(), 2, "cpu")
     True
     """

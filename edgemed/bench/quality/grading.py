@@ -1,4 +1,4 @@
-"""Quality: answer the heart prompts, grade every criterion, score with edgemed.bench.scoring.
+"""Quality: answer the heart prompts, grade every criterion, score with edgemed.bench.quality.healthbench.
 
 Both steps append one JSONL row per (build, prompt) to the out folder as soon as it is done, and
 skip what is already there, so a killed run resumes where it stopped. Rows are keyed by
@@ -12,9 +12,9 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Sequence
 
-from edgemed.bench import quality_metrics, scoring
 from edgemed.bench.config import QualityConfig
 from edgemed.bench.layout import GENERATIONS, GRADES
+from edgemed.bench.quality import healthbench, metrics
 from edgemed.bench.targets import Target
 from edgemed.data.schema import RubricRecord
 from edgemed.errors import DataError
@@ -105,7 +105,7 @@ def quality_summary(target: Target, records: Sequence[RubricRecord], cfg: Qualit
 
     ``metrics`` (and ``per_theme_metrics``) hold the unclipped mean with its bootstrap CI, the hit
     rate of positive criteria, the rate of pitfalls present, answer length and truncation (see
-    ``edgemed.bench.quality_metrics``); ``paper_keyword`` is the paper's own no-judge heuristic.
+    ``edgemed.bench.quality.metrics``); ``paper_keyword`` is the paper's own no-judge heuristic.
 
     >>> import tempfile
     >>> out = Path(tempfile.mkdtemp())
@@ -144,15 +144,15 @@ def quality_summary(target: Target, records: Sequence[RubricRecord], cfg: Qualit
                             f"a stale log; delete the rows of {target.label} and re-run", path=str(out / GRADES))
         criteria += len(met)
         failures += sum(m is None for m in met)
-        s = scoring.example_score(record.points, met)
+        s = healthbench.example_score(record.points, met)
         scores[record.prompt_id] = s
-        norms[record.prompt_id] = scoring.normalised_score(record.points, met)
+        norms[record.prompt_id] = healthbench.normalised_score(record.points, met)
         answer = answers.get(record.prompt_id) or {}
-        examples[record.prompt_id] = quality_metrics.example_metrics(
+        examples[record.prompt_id] = metrics.example_metrics(
             record.points, met, answer.get("response"), answer.get("n_gen"), cfg.max_new_tokens)
         points_list.append(record.points)
         met_list.append(met)
-        for tag, value in scoring.tag_scores(record.points, met, [it.tags for it in record.rubrics]).items():
+        for tag, value in healthbench.tag_scores(record.points, met, [it.tags for it in record.rubrics]).items():
             axis[tag].append(value)
         for tag in record.example_tags:
             if tag.startswith("theme:"):
@@ -160,14 +160,14 @@ def quality_summary(target: Target, records: Sequence[RubricRecord], cfg: Qualit
                 theme_examples[tag].append(examples[record.prompt_id])
 
     def agg(values):
-        return scoring.aggregate(values, cfg.n_bootstrap, cfg.seed).to_dict()
+        return healthbench.aggregate(values, cfg.n_bootstrap, cfg.seed).to_dict()
 
     def summary(rows):
-        return quality_metrics.summarise(rows, cfg.n_bootstrap, cfg.seed)
+        return metrics.summarise(rows, cfg.n_bootstrap, cfg.seed)
 
     # The paper's keyword heuristic needs no judge: every answered prompt counts.
     answered = [r for r in records if r.prompt_id in answers]
-    keyword = {r.prompt_id: scoring.paper_keyword_pass(r.rubrics, answers[r.prompt_id].get("response") or "")
+    keyword = {r.prompt_id: healthbench.paper_keyword_pass(r.rubrics, answers[r.prompt_id].get("response") or "")
                for r in answered}
     n_tokens = [answers[p]["n_gen"] for p in scores if p in answers]
     per_example = {}
@@ -182,8 +182,8 @@ def quality_summary(target: Target, records: Sequence[RubricRecord], cfg: Qualit
         "per_axis": {t: agg(v) for t, v in sorted(axis.items())},
         "per_theme": {t: agg(v) for t, v in sorted(theme.items())},
         "per_theme_metrics": {t: summary(v) for t, v in sorted(theme_examples.items())},
-        "paper": scoring.paper_metrics(points_list, met_list).to_dict(),
-        "paper_keyword": scoring.pass_rate_metrics(list(keyword.values())).to_dict(),
+        "paper": healthbench.paper_metrics(points_list, met_list).to_dict(),
+        "paper_keyword": healthbench.pass_rate_metrics(list(keyword.values())).to_dict(),
         "judge_failures": failures,
         "n_criteria": criteria,
         "n_graded": len(scores),

@@ -1,7 +1,7 @@
 """Every statistic the bench reports, once: the bootstraps, the exact sign/McNemar test, the length regression.
 
 Pure math over lists of numbers: no I/O, no torch, nothing of bench.json's layout (the formulas that
-make the numbers live in ``scoring`` and ``quality_metrics``; ``compare`` applies these tests to
+make the numbers live in ``healthbench`` and ``metrics``; ``compare`` applies these tests to
 two builds' per-prompt rows).
 
 - **Resampling**: every bootstrap draws ``resample_indices(n, n_bootstrap, seed)`` (examples with

@@ -22,9 +22,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from edgemed.bench.bundle import KIND, SCHEMA_VERSION, TARGET_FIELDS, bundle_id, file_entry
-from edgemed.bench.layout import BUILDS_DIR, BUNDLE, PACK_PARTIAL, PROMPTS, label_name
 from edgemed.bench.config import BenchConfig, load_config
+from edgemed.bench.device.bundle import KIND, SCHEMA_VERSION, TARGET_FIELDS, bundle_id, file_entry
+from edgemed.bench.layout import BUILDS_DIR, BUNDLE, PACK_PARTIAL, PROMPTS, label_name
 from edgemed.bench.targets import Target
 from edgemed.errors import ConfigError, DataError
 from edgemed.io import write_json_atomic, write_text_atomic

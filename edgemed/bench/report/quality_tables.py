@@ -7,8 +7,8 @@ a section whose figures an older bench.json lacks is left out rather than printe
 
 from __future__ import annotations
 
-from edgemed.bench.compare import verdict
-from edgemed.bench.headline import MINUS, p_text, signed
+from edgemed.bench.quality.compare import verdict
+from edgemed.bench.report.headline import MINUS, p_text, signed
 
 
 def _f(x: float | None, fmt: str = ".3f") -> str:

@@ -1,15 +1,15 @@
 """PNG plots of a bench report: quality vs decode speed (Pareto), size vs quality, latency bars.
 
-Inputs are the ``targets`` summaries of bench.json, so plots can be redrawn from a finished report
-(``edgemed.bench.plots.write_plots(json.load(open("bench.json")), out)``) without re-running.
+Inputs are the typed ``targets`` of bench.json, so plots can be redrawn from a finished report
+(``write_plots(read_bench("bench.json"), out)``, ``read_bench`` from ``report.results``) without re-running.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from edgemed.bench.layout import PLOTS
+from edgemed.bench.report.results import BenchResults, Rate, TargetResult
 from edgemed.io import atomic_path
 
 MARKERS = {"torch": "s", "onnxruntime": "^", "onnxruntime-genai": "D", "llama.cpp": "o"}
@@ -32,16 +32,15 @@ def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]
     return sorted(set(front))
 
 
-def _score(t: dict) -> tuple[float | None, float]:
-    hb = (t.get("quality") or {}).get("healthbench") or {}
-    return hb.get("score"), hb.get("std") or 0.0
+def _score(t: TargetResult) -> tuple[float | None, float]:
+    return (t.quality.score, t.quality.std or 0.0) if t.quality else (None, 0.0)
 
 
 def _quality_scatter(plt, points, xlabel: str, judge: str, title: str):
     """One marker per build with its error bars: (target, x, x_err, score, score_std)."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for t, x, xerr, y, yerr in points:
-        ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt=MARKERS.get(t["backend"], "o"), capsize=3, label=t["label"])
+        ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt=MARKERS.get(t.backend, "o"), capsize=3, label=t.label)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(f"HealthBench-heart score ({judge})")
     ax.set_title(title)
@@ -49,37 +48,37 @@ def _quality_scatter(plt, points, xlabel: str, judge: str, title: str):
     return fig, ax
 
 
-def fidelity(t: dict) -> float | None:
+def fidelity(t: TargetResult) -> float | None:
     """A build's teacher-forced top-1 agreement with fp32; the fp32 source itself is 1.
 
-    >>> fidelity({"format": "hf", "parity": None}), fidelity({"format": "gguf", "parity": {"top1_agreement": 0.9}})
+    >>> fidelity(TargetResult(format="hf")), fidelity(TargetResult(format="gguf", parity={"top1_agreement": 0.9}))
     (1.0, 0.9)
     """
-    if t.get("format") == "hf":
+    if t.format == "hf":
         return 1.0
-    return (t.get("parity") or {}).get("top1_agreement")
+    return (t.parity or {}).get("top1_agreement")
 
 
-def write_plots(report: dict[str, Any], out: Path) -> list[Path]:
+def write_plots(report: BenchResults, out: Path) -> list[Path]:
     """Write the plots this report has data for; returns their paths."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    targets = report["targets"]
-    judge = (report.get("judge") or {}).get("name", "judge")
+    targets = report.targets
+    judge = (report.judge and report.judge.name) or "judge"
     paths = []
 
-    speed = [(t, t["latency"]["tg"]) for t in targets if (t.get("latency") or {}).get("tg")]
+    speed = [(t, t.latency.tg) for t in targets if t.latency and t.latency.tg]
     scored = [(t, *_score(t)) for t in targets if _score(t)[0] is not None]
 
     # Quality vs decode speed, with the Pareto front: which build to ship for a speed budget.
-    both = [(t, tg, s, sd) for (t, tg) in speed for (u, s, sd) in scored if u["label"] == t["label"]]
+    both = [(t, tg, s, sd) for (t, tg) in speed for (u, s, sd) in scored if u.label == t.label]
     if both:
-        fig, ax = _quality_scatter(plt, [(t, tg["avg_ts"], tg["stddev_ts"], s, sd) for t, tg, s, sd in both],
+        fig, ax = _quality_scatter(plt, [(t, tg.avg_ts, tg.stddev_ts, s, sd) for t, tg, s, sd in both],
                                    "decode tok/s (higher is better)", judge, "Quality vs decode speed")
-        front = pareto_front([(tg["avg_ts"], s) for _, tg, s, _ in both])
+        front = pareto_front([(tg.avg_ts, s) for _, tg, s, _ in both])
         ax.plot(*zip(*front), "k--", lw=0.8, alpha=0.6, label="Pareto front")
         ax.legend(fontsize=7, loc="best")
         paths.append(_save(fig, out / PLOTS["quality_vs_speed"]))
@@ -87,19 +86,19 @@ def write_plots(report: dict[str, Any], out: Path) -> list[Path]:
 
     # Size vs quality: what each byte saved costs in score.
     if scored:
-        fig, ax = _quality_scatter(plt, [(t, t["bytes"] / 2**20, None, s, sd) for t, s, sd in scored],
+        fig, ax = _quality_scatter(plt, [(t, t.bytes / 2**20, None, s, sd) for t, s, sd in scored],
                                    "artifact size (MiB, log)", judge, "Size vs quality")
         ax.set_xscale("log")
         paths.append(_save(fig, out / PLOTS["size_vs_quality"]))
         plt.close(fig)
 
     # Fidelity vs speed vs size, every timed build in one picture (the torch fp32 source is top-1 = 1).
-    frontier = [(t, tg["avg_ts"], fidelity(t)) for t, tg in speed if fidelity(t) is not None]
+    frontier = [(t, tg.avg_ts, fidelity(t)) for t, tg in speed if fidelity(t) is not None]
     if frontier:
         fig, ax = plt.subplots(figsize=(7.5, 4.8))
         for t, x, y in frontier:
-            ax.scatter(x, y, s=max(12.0, t["bytes"] / 2**20), alpha=0.55, marker=MARKERS.get(t["backend"], "o"))
-            ax.annotate(f"{t['label']} ({t['bytes'] / 2**20:.0f} MiB)", (x, y), fontsize=6,
+            ax.scatter(x, y, s=max(12.0, t.bytes / 2**20), alpha=0.55, marker=MARKERS.get(t.backend, "o"))
+            ax.annotate(f"{t.label} ({t.bytes / 2**20:.0f} MiB)", (x, y), fontsize=6,
                         xytext=(4, 3), textcoords="offset points")
         ax.set_xlabel("decode tok/s (higher is better)")
         ax.set_ylabel("parity: top-1 agreement with fp32 (held-out heart text)")
@@ -108,15 +107,15 @@ def write_plots(report: dict[str, Any], out: Path) -> list[Path]:
         plt.close(fig)
 
     # Latency bars with ± std error bars, prefill and decode side by side.
-    timed = [t for t in targets if (t.get("latency") or {}).get("tg") or (t.get("latency") or {}).get("pp")]
+    timed = [t for t in targets if t.latency and (t.latency.tg or t.latency.pp)]
     if timed:
         fig, axes = plt.subplots(1, 2, figsize=(11, 0.45 * len(timed) + 1.8), sharey=True)
-        labels = [t["label"] for t in timed]
+        labels = [t.label for t in timed]
         for ax, test, title in ((axes[0], "pp", "prefill"), (axes[1], "tg", "decode")):
-            vals = [((t["latency"].get(test) or {}).get("avg_ts") or 0.0) for t in timed]
-            errs = [((t["latency"].get(test) or {}).get("stddev_ts") or 0.0) for t in timed]
-            name = next(((t["latency"].get(test) or {}).get("test") for t in timed if t["latency"].get(test)), test)
-            ax.barh(labels, vals, xerr=errs, capsize=3, color="#4c72b0" if test == "pp" else "#dd8452")
+            rates = [getattr(t.latency, test) or Rate() for t in timed]
+            name = next((r.test for r in rates if r.test), test)
+            ax.barh(labels, [r.avg_ts or 0.0 for r in rates], xerr=[r.stddev_ts or 0.0 for r in rates], capsize=3,
+                    color="#4c72b0" if test == "pp" else "#dd8452")
             ax.set_xlabel(f"{name} tok/s (mean ± std)")
             ax.set_title(title)
         axes[0].invert_yaxis()

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgemed.bench.bundle import Bundle, build_target, check_file, load_bundle
-from edgemed.bench.device import check_results_folder
+from edgemed.bench.device.bundle import Bundle, build_target, check_file, load_bundle
+from edgemed.bench.device.run import check_results_folder
 from edgemed.bench.layout import BENCH_JSON, BUNDLE, DEVICE, DEVICE_LOGS, DEVICES_DIR, MACHINE, PROMPTS
 from edgemed.data.schema import RubricRecord
 from edgemed.errors import ConfigError, DataError
@@ -111,7 +111,7 @@ def run_grade(results: list[str | Path], out: str | Path, judge: dict[str, Any] 
               progress: bool = True) -> dict[str, Any]:
     """Grade every results folder into ``out``; returns the merged bench.json content."""
     from edgemed.bench.config import load_config
-    from edgemed.bench.report import build_report, write_report
+    from edgemed.bench.report.assemble import build_report, write_report
     from edgemed.bench.stage import grade_and_score
 
     if not results:

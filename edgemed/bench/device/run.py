@@ -12,7 +12,7 @@ Reads top to bottom in the order it runs:
 6. ``device.json``: the device's name and machine, and what each build finished.
 
 Nothing here imports torch, transformers or a judge: the answers are graded back on the host by
-``edgemed bench grade`` (``edgemed.bench.grade``). A killed run resumes where it stopped, as the
+``edgemed bench grade`` (``edgemed.bench.device.grade``). A killed run resumes where it stopped, as the
 bench's logs always do.
 """
 
@@ -26,10 +26,11 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from edgemed.bench import latency, quality
-from edgemed.bench.bundle import Bundle, load_bundle, verify_bundle
 from edgemed.bench.config import BenchConfig, load_config
+from edgemed.bench.device.bundle import Bundle, load_bundle, verify_bundle
+from edgemed.bench.latency import timing
 from edgemed.bench.layout import BUNDLE, DEVICE, DEVICE_LOGS, PROMPTS
+from edgemed.bench.quality import grading
 from edgemed.bench.targets import Target
 from edgemed.data.schema import RubricRecord
 from edgemed.errors import ConfigError, DataError, EnvironmentFailure
@@ -86,11 +87,11 @@ def build_status(cfg: BenchConfig, target: Target, records: list[RubricRecord], 
     from edgemed.bench.stage import graded
 
     wanted = len(records) if graded(cfg, target) else 0
-    left = quality.pending_generations(target, records, cfg.quality, out) if wanted else 0
-    tests = [name for name, _, _ in latency.tests_for(cfg.latency)] if cfg.latency.enabled else []
-    pending = latency.pending_tests(target, cfg.latency, threads, cfg.device, out) if tests else []
+    left = grading.pending_generations(target, records, cfg.quality, out) if wanted else 0
+    tests = [name for name, _, _ in timing.tests_for(cfg.latency)] if cfg.latency.enabled else []
+    pending = timing.pending_tests(target, cfg.latency, threads, cfg.device, out) if tests else []
     rates = {("pp" if r["n_prompt"] else "tg") + "_tok_s": r["avg_ts"]
-             for r in latency.latency_rows(target, cfg.latency, out)} if tests else {}
+             for r in timing.latency_rows(target, cfg.latency, out)} if tests else {}
     return {"answers": wanted - left, "answers_wanted": wanted,
             "latency_tests": [t for t in tests if t not in pending], "latency_wanted": tests, **rates,
             "done": left == 0 and not pending}
@@ -100,7 +101,7 @@ def run_device(bundle_dir: str | Path, out: str | Path, name: str | None = None,
                only: list[str] | None = None, cpu: bool = False, progress: bool = True) -> dict[str, Any]:
     """Answer and time the bundle's builds (``only``: these labels) into ``out``; returns device.json."""
     import edgemed
-    from edgemed.bench.machine import physical_cores
+    from edgemed.bench.latency.machine import physical_cores
     from edgemed.bench.stage import drop_torn_tail, measure_machine, run_worker
 
     # 1. bundle and results folder

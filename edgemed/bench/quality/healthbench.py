@@ -4,7 +4,7 @@ Two families, always labelled apart in reports (docs/method.md §5):
 
 - **HealthBench** (OpenAI simple-evals): per example, Σ points of met items / Σ positive points,
   not clipped; the aggregate is the mean clipped to [0, 1] with a bootstrap std of that clipped
-  mean (``edgemed.bench.stats.clipped_mean_std``); per ``axis:*`` rubric tag the same formula over
+  mean (``edgemed.bench.quality.stats.clipped_mean_std``); per ``axis:*`` rubric tag the same formula over
   the tag's items; per ``theme:*`` example tag the example's overall score.
 - **The paper's metrics** (arXiv 2606.05174): pass = normalised score > 0.5 with
   norm = (achieved − min_possible) / (max_possible − min_possible), min_possible = Σ negative
@@ -28,7 +28,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from edgemed.bench import stats
+from edgemed.bench.quality import stats
 
 Met = float | bool | None
 
