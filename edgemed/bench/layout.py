@@ -44,7 +44,8 @@ BENCH_JSON = "bench.json"
 REPORT_MD = "report.md"
 # The plots, by what they show.
 PLOTS = {"quality_vs_speed": "quality_vs_speed.png", "size_vs_quality": "size_vs_quality.png",
-         "fidelity_speed_size": "fidelity_speed_size.png", "latency": "latency.png"}
+         "fidelity_speed_size": "fidelity_speed_size.png", "kld_vs_size": "kld_vs_size.png",
+         "latency": "latency.png"}
 # The append-only logs a killed run may leave with a torn last line; a device writes no grades.
 LOGS = (GENERATIONS, GRADES, LATENCY)
 DEVICE_LOGS = (GENERATIONS, LATENCY)

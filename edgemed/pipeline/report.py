@@ -263,9 +263,9 @@ def raise_if_broken(cfg: PipelineConfig, result) -> None:
 def print_summary(cfg: PipelineConfig, result) -> list[str]:
     """One screen: what ran, then quality/speed/size per build from bench.json, then one line per
     broken stage file. Returns those lines, so ``edgemed run`` can exit non-zero."""
-    from rich.console import Console
+    from edgemed.console import rich_console
 
-    console = Console()
+    console = rich_console()
     console.print(f"[bold]edgemed run {cfg.name}[/bold]: ran {', '.join(result.ran) or 'nothing'}"
                   f"{'; up to date: ' + ', '.join(result.skipped) if result.skipped else ''} "
                   f"({result.wall_s:.0f} s)")

@@ -171,3 +171,9 @@ def test_cli_summary_says_the_same_lines(capsys):
     out = capsys.readouterr().out
     assert out.splitlines()[0].startswith("Did training help? Trained vs base (torch-fp32)")
     assert "All clipped HealthBench scores are 0.000" in out and "The judge failed on 3 of 240 criteria" in out
+
+
+def test_kld_vs_size_plot_needs_held_out_fidelity(report, tmp_path):
+    report["targets"][1]["parity"] = {"top1_agreement": 0.96, "heldout": {"kld_mean": 0.0063, "kld_mean_se": 0.0003}}
+    names = [p.name for p in write_plots(parse_bench(report), tmp_path)]
+    assert "kld_vs_size.png" in names and (tmp_path / "kld_vs_size.png").stat().st_size > 0

@@ -1,4 +1,5 @@
-"""PNG plots of a bench report: quality vs decode speed (Pareto), size vs quality, latency bars.
+"""PNG plots of a bench report: quality vs decode speed (Pareto), size vs quality, fidelity vs speed,
+held-out KLD vs size, latency bars.
 
 Inputs are the typed ``targets`` of bench.json, so plots can be redrawn from a finished report
 (``write_plots(read_bench("bench.json"), out)``, ``read_bench`` from ``report.results``) without re-running.
@@ -59,6 +60,20 @@ def fidelity(t: TargetResult) -> float | None:
     return (t.parity or {}).get("top1_agreement")
 
 
+def heldout_kld(t: TargetResult) -> tuple[float, float] | None:
+    """(mean KLD, its standard error) of a build against fp32 on the held-out text, when measured
+    (the fp32 source and outside references have none; a zero KLD cannot sit on a log axis).
+
+    >>> heldout_kld(TargetResult(parity={"heldout": {"kld_mean": 0.08, "kld_mean_se": 0.003}}))
+    (0.08, 0.003)
+    >>> heldout_kld(TargetResult(format="hf")) is None
+    True
+    """
+    h = (t.parity or {}).get("heldout") or {}
+    mean = h.get("kld_mean")
+    return (mean, h.get("kld_mean_se") or 0.0) if mean else None
+
+
 def write_plots(report: BenchResults, out: Path) -> list[Path]:
     """Write the plots this report has data for; returns their paths."""
     import matplotlib
@@ -101,9 +116,24 @@ def write_plots(report: BenchResults, out: Path) -> list[Path]:
             ax.annotate(f"{t.label} ({t.bytes / 2**20:.0f} MiB)", (x, y), fontsize=6,
                         xytext=(4, 3), textcoords="offset points")
         ax.set_xlabel("decode tok/s (higher is better)")
-        ax.set_ylabel("parity: top-1 agreement with fp32 (held-out heart text)")
+        ax.set_ylabel("parity: top-1 agreement with fp32 (choosing prompts)")
         ax.set_title("Fidelity vs decode speed; marker area ∝ size")
         paths.append(_save(fig, out / PLOTS["fidelity_speed_size"]))
+        plt.close(fig)
+
+    # Held-out KLD vs size: llama.cpp's fidelity statistic against what each byte saved costs.
+    kld = [(t, h) for t in targets if (h := heldout_kld(t)) is not None]
+    if kld:
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        for t, (mean, se) in kld:
+            ax.errorbar(t.bytes / 2**20, mean, yerr=2 * se, fmt=MARKERS.get(t.backend, "o"), capsize=3, label=t.label)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("artifact size (MiB, log)")
+        ax.set_ylabel("mean KLD vs fp32, held-out heart text (log; ± 2 SE)")
+        ax.set_title("Fidelity vs size (lower is more faithful)")
+        ax.legend(fontsize=7, loc="best")
+        paths.append(_save(fig, out / PLOTS["kld_vs_size"]))
         plt.close(fig)
 
     # Latency bars with ± std error bars, prefill and decode side by side.

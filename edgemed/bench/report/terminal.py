@@ -34,8 +34,9 @@ def print_summary(report: dict) -> None:
     tokens (cut) = mean answer tokens (share truncated at max_new_tokens); paper acc / keyword = the
     paper's accuracy with the judge / with its own keyword heuristic (no judge).
     """
-    from rich.console import Console
     from rich.table import Table
+
+    from edgemed.console import rich_console
 
     r = parse_bench(report)
     judge = (r.judge and r.judge.name) or "no judge"
@@ -57,7 +58,7 @@ def print_summary(report: dict) -> None:
                       f"{fmt(q.paper_accuracy, '.2f')} / {fmt(q.keyword_accuracy, '.2f')}",
                       fmt(tg.avg_ts, ".1f"), fmt(t.speed_ratios.get("tg_x_torch_fp32"), ".2f"),
                       f"{t.bytes / 2**20:.0f}")
-    console = Console(width=max(Console().width, 180))
+    console = rich_console(min_width=180)
     for line in headline_lines(r):
         console.print(line, markup=False, highlight=False, soft_wrap=True)
     console.print(table)
