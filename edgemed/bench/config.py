@@ -227,28 +227,3 @@ def load_config(raw: "BenchConfig | dict[str, Any] | None" = None, *, where: str
             # so that loading this config again (the stage, a worker, another cwd) finds the same file
             merged["suite"] = path.stem if path.resolve().parent == SUITES_DIR.resolve() else str(path.resolve())
     return from_mapping(BenchConfig, merged, where, key)
-
-
-def options_to_raw(out, suite, manifests, artifacts=(), references=(), *, n_prompts=None, max_new_tokens=None,
-                   threads=None, n_prompt=None, n_gen=None, repetitions=None, no_quality=False,
-                   no_latency=False) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """The bench CLIs' options (``edgemed bench``, ``bench pack``) → (raw config, quality, latency) for
-    ``load_config``; options left unset stay out, so the suite's values stand.
-
-    >>> raw, q, lat = options_to_raw("o", "smoke", ["m"], n_prompts=2, no_latency=True)
-    >>> raw, q, lat
-    ({'out': 'o', 'suite': 'smoke', 'manifests': ['m']}, {'n_prompts': 2}, {'enabled': False})
-    """
-    quality = {k: v for k, v in {"n_prompts": n_prompts, "max_new_tokens": max_new_tokens}.items() if v is not None}
-    latency = {k: v for k, v in {"threads": threads, "n_prompt": n_prompt, "n_gen": n_gen,
-                                 "repetitions": repetitions}.items() if v is not None}
-    if no_quality:
-        quality["enabled"] = False
-    if no_latency:
-        latency["enabled"] = False
-    raw: dict[str, Any] = {"out": out, "suite": suite, "manifests": list(manifests)}
-    if artifacts:
-        raw["artifacts"] = list(artifacts)
-    if references:
-        raw["references"] = list(references)
-    return raw, quality, latency

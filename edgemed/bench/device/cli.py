@@ -2,7 +2,8 @@
 
 ``pack`` (host, full kit) writes a bundle folder; ``device`` (on the device, ``pip install
 'edgemed[device]'``) answers and times it; ``grade`` (host) grades the answers and writes the usual
-reports, every device side by side. Only click is imported here; each command imports its stage.
+reports, every device side by side. Only click and the shared options (``bench.options``, from
+BenchConfig's fields) are imported here; each command imports its stage.
 """
 
 from __future__ import annotations
@@ -11,41 +12,22 @@ import json
 
 import click
 
+from edgemed.bench.options import config_from_options, shared_options
+
 
 @click.command(name="pack", help="Write a bench bundle for a device: the builds of export manifests (and "
                "references), their sha256, the prompts and the bench settings. Copy the folder to the device "
                "and run `edgemed bench device` there. Example: edgemed bench pack --manifest "
                "runs/smol/export --suite default --reference default --out bundle/")
-@click.option("--manifest", "manifests", multiple=True,
-              help="manifest.json (or its folder); repeat as base=DIR --manifest trained=DIR to compare them.")
-@click.option("--suite", default=None, help="Suite name (smoke, pipeline, default) or YAML path: the settings "
-              "the device runs with.")
+@shared_options
 @click.option("--out", required=True, help="Bundle folder to write (re-running keeps builds already copied).")
-@click.option("--artifact", "artifacts", multiple=True, help="Only these artifact names (default: all that "
-              "passed parity); keeps the bundle small for a small device.")
-@click.option("--reference", "references", multiple=True,
-              help="Outside GGUF to bench too ('default': the shipped SmolLM2 Q4_1), copied into the bundle.")
-@click.option("--include-failed", is_flag=True, help="Also pack artifacts whose parity failed (flagged in reports).")
-@click.option("--threads", type=int, default=None, help="CPU threads per runtime on the device (default: its "
-              "physical cores); `edgemed bench device --threads` can override it there.")
-@click.option("--n-prompts", type=int, default=None, help="First n heart prompts: fewer for a slow device.")
-@click.option("--max-new-tokens", type=int, default=None, help="Answer length cap: device time grows with it.")
-@click.option("--n-prompt", type=int, default=None, help="Prefill test length (pp<n>).")
-@click.option("--n-gen", type=int, default=None, help="Decode test length (tg<n>).")
-@click.option("--repetitions", type=int, default=None, help="Timed repetitions per test.")
-@click.option("--no-quality", is_flag=True, help="Latency only: the device answers no prompts.")
-@click.option("--no-latency", is_flag=True, help="Quality only: the device runs no timing tests.")
 @click.option("--json", "as_json", is_flag=True, help="Print the bundle's bundle.json (for scripts) instead of the summary.")
-def pack_command(manifests, suite, out, artifacts, references, include_failed, threads, n_prompts, max_new_tokens,
-                 n_prompt, n_gen, repetitions, no_quality, no_latency, as_json):
-    from edgemed.bench.config import load_config, options_to_raw
+def pack_command(out, as_json, **options):
+    # The bench settings travel in the bundle: the device runs with them (`bench device --threads`
+    # can still override the threads there).
     from edgemed.bench.device.pack import pack
 
-    raw, quality, latency = options_to_raw(out, suite, manifests, artifacts, references, n_prompts=n_prompts,
-                                           max_new_tokens=max_new_tokens, threads=threads, n_prompt=n_prompt,
-                                           n_gen=n_gen, repetitions=repetitions, no_quality=no_quality,
-                                           no_latency=no_latency)
-    cfg = load_config(raw, quality=quality or None, latency=latency or None, include_failed=include_failed or None)
+    cfg = config_from_options(out, options)
     data = pack(cfg)
     if as_json:
         click.echo(json.dumps(data, indent=2, default=str))
