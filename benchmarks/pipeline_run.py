@@ -103,35 +103,39 @@ def judge_cache_aside(enabled: bool) -> Iterator[None]:
 
 
 def quality(run_dir: Path) -> dict:
-    """Judges, steps, per-build unclipped scores and the base-vs-trained paired test of one run."""
+    """Judges, steps, per-build unclipped scores and the base-vs-trained paired test of one run
+    (bench.json through the kit's typed reader, which refuses a layout it does not know)."""
+    from dataclasses import asdict
+
+    from edgemed.bench.report.results import read_bench
+
     train = json.loads((run_dir / "train" / "manifest.json").read_text()) if (run_dir / "train" / "manifest.json").is_file() else {}
-    bench = json.loads((run_dir / "bench" / "bench.json").read_text())
-    judge = bench.get("judge") or {}
+    bench = read_bench(run_dir / "bench" / "bench.json")
+    judge = bench.judge
     builds = {}
-    for t in bench["targets"]:
-        m = ((t.get("quality") or {}).get("metrics")) or {}
-        if m:
-            builds[t["label"]] = {k: m.get(k) for k in ("unclipped", "unclipped_ci_low", "unclipped_ci_high", "clipped",
-                                                          "hit_rate", "pitfall_rate", "mean_tokens", "truncation_rate",
-                                                          "judge_failures", "n_scored", "distinct_2",
-                                                          "repeated_sentences")}
-            q = t.get("quality") or {}
-            tj = q.get("train_judge") or {}
-            builds[t["label"]].update(train_judge_hit_rate=tj.get("hit_rate"),
-                                      train_judge_pitfall_rate=tj.get("pitfall_rate"),
-                                      # the paper's accuracy, judge-based and by its keyword heuristic (no judge)
-                                      paper_accuracy=(q.get("paper") or {}).get("accuracy"),
-                                      paper_keyword_accuracy=(q.get("paper_keyword") or {}).get("accuracy"))
-    comparisons = [{"a": c.get("a"), "b": c.get("b"), **(c.get("metrics") or {})} for c in bench.get("comparisons") or []]
+    for t in bench.targets:
+        q = t.quality
+        if q is None or q.metrics.n is None and q.metrics.unclipped is None:
+            continue
+        m = asdict(q.metrics)
+        builds[t.label] = {**{k: m[k] for k in ("unclipped", "unclipped_ci_low", "unclipped_ci_high", "clipped",
+                                                "hit_rate", "pitfall_rate", "mean_tokens", "truncation_rate")},
+                           "judge_failures": q.judge_failures,
+                           **{k: m[k] for k in ("n_scored", "distinct_2", "repeated_sentences")},
+                           "train_judge_hit_rate": q.train_judge.get("hit_rate"),
+                           "train_judge_pitfall_rate": q.train_judge.get("pitfall_rate"),
+                           # the paper's accuracy, judge-based and by its keyword heuristic (no judge)
+                           "paper_accuracy": q.paper_accuracy, "paper_keyword_accuracy": q.keyword_accuracy}
+    comparisons = [{"a": c.a, "b": c.b, **c.metrics} for c in bench.comparisons]
     rewards = train.get("rewards") or [{}]
     return {"steps": train.get("steps"),
             "judge_train": {"backend": ((rewards[0].get("judge") or {}).get("backend")),
                             "fingerprint": rewards[0].get("judge_fingerprint"),
                             "heldout_accuracy": rewards[0].get("judge_heldout_accuracy")},
-            "judge_eval": {"name": judge.get("name"), "fingerprint": judge.get("fingerprint"),
-                           "heldout_accuracy": judge.get("heldout_accuracy"),
-                           "stats": judge.get("stats")},  # requested / cache_hits / calls: a cached run is no timing
-            "n_prompts": (bench.get("heart_subset") or {}).get("n_used"), "builds": builds,
+            "judge_eval": {"name": judge and judge.name, "fingerprint": judge and judge.fingerprint,
+                           "heldout_accuracy": judge and judge.heldout_accuracy,
+                           "stats": judge and judge.stats},  # requested / cache_hits / calls: a cached run is no timing
+            "n_prompts": bench.heart_subset and bench.heart_subset.n_used, "builds": builds,
             "comparisons": comparisons, "reward_first": train.get("reward_first"), "reward_last": train.get("reward_last")}
 
 

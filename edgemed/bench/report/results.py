@@ -1,9 +1,5 @@
-"""The typed reader of bench.json: dataclasses for the parts readers use, ``parse_bench`` and ``read_bench``.
-
-``report.assemble`` writes bench.json stamped ``SCHEMA_VERSION``; this version reads, and so do older files
-without a stamp (what they lack reads as None or empty); an unknown or newer version is refused in one
-line naming the file. ``parse_bench`` is pure (a wrong shape: ``TypeError``); ``read_bench`` adds the file.
-"""
+"""The typed reader of bench.json: ``parse_bench`` (pure; a wrong shape is a ``TypeError``), ``read_bench``.
+``report.assemble`` stamps ``SCHEMA_VERSION``; it and unstamped older files read; any other version is refused."""
 
 from __future__ import annotations
 
@@ -74,10 +70,9 @@ class Comparison:
         return _pick(Paired, _obj(m, f"metrics.{name}")) if m else None
 
     @property
-    def independent(self) -> list[Paired]:
-        """The differences on measures that use neither judge (every one stored)."""
-        return [_pick(Paired, _obj(x, "metrics.independent_all")) for x in _obj(
-            self.metrics.get("independent_all"), "metrics.independent_all", list)]
+    def independent(self) -> list[Paired]:  # the differences on measures that use neither judge
+        return [_pick(Paired, _obj(x, "metrics.independent_all"))
+                for x in _obj(self.metrics.get("independent_all"), "metrics.independent_all", list)]
 
 
 @dataclass(frozen=True)
@@ -120,6 +115,10 @@ class Metrics:
     pitfall_rate: float | None = None
     mean_tokens: float | None = None
     truncation_rate: float | None = None
+    clipped: float | None = None
+    n_scored: int | None = None
+    distinct_2: float | None = None
+    repeated_sentences: float | None = None
 
 
 @dataclass(frozen=True)
@@ -134,6 +133,7 @@ class Quality:
     keyword_accuracy: float | None = None
     judge_failures: int = 0
     n_criteria: int | None = None
+    train_judge: dict[str, Any] = field(default_factory=dict)  # the reward's judge, same answers
 
     @classmethod
     def parse(cls, d: dict[str, Any]) -> Quality:
@@ -142,7 +142,8 @@ class Quality:
                    metrics=_pick(Metrics, _obj(d.get("metrics"), "quality.metrics")),
                    paper_accuracy=_obj(d.get("paper"), "quality.paper").get("accuracy"),
                    keyword_accuracy=_obj(d.get("paper_keyword"), "quality.paper_keyword").get("accuracy"),
-                   judge_failures=d.get("judge_failures") or 0, n_criteria=d.get("n_criteria"))
+                   judge_failures=d.get("judge_failures") or 0, n_criteria=d.get("n_criteria"),
+                   train_judge=_obj(d.get("train_judge"), "quality.train_judge"))
 
 
 @dataclass(frozen=True)
@@ -201,7 +202,6 @@ class TargetResult:
 @dataclass(frozen=True)
 class HeartSubset:
     """Which prompts were scored: the heart rule and split, and how many of how many."""
-
     rule: str | None = None
     split: str | None = None
     n_used: int | None = None
