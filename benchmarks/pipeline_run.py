@@ -122,8 +122,8 @@ def quality(run_dir: Path) -> dict:
                                                 "hit_rate", "pitfall_rate", "mean_tokens", "truncation_rate")},
                            "judge_failures": q.judge_failures,
                            **{k: m[k] for k in ("n_scored", "distinct_2", "repeated_sentences")},
-                           "train_judge_hit_rate": q.train_judge.get("hit_rate"),
-                           "train_judge_pitfall_rate": q.train_judge.get("pitfall_rate"),
+                           "train_judge_hit_rate": q.train_judge and q.train_judge.hit_rate,
+                           "train_judge_pitfall_rate": q.train_judge and q.train_judge.pitfall_rate,
                            # the paper's accuracy, judge-based and by its keyword heuristic (no judge)
                            "paper_accuracy": q.paper_accuracy, "paper_keyword_accuracy": q.keyword_accuracy}
     comparisons = [{"a": c.a, "b": c.b, **c.metrics} for c in bench.comparisons]

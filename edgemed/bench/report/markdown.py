@@ -13,7 +13,7 @@ from typing import Any
 from edgemed.bench.report.headline import headline_lines
 from edgemed.bench.report.quality_tables import (diagnostics_section, keyword_section, paired_metrics_section,
                                                  scale_section, theme_metric_sections)
-from edgemed.bench.report.results import BenchResults, Rate, parse_bench
+from edgemed.bench.report.results import BenchResults, PaperScore, Rate, parse_bench
 
 
 def _f(x: float | None, fmt: str = ".3f") -> str:
@@ -58,8 +58,8 @@ def _flag(label: str | None, status: str | None) -> str:
 
 
 def render_markdown(report: dict[str, Any]) -> str:
-    """report.md from bench.json's content: the typed parts through ``report.results``, the quality
-    sections from the target rows themselves (``report.quality_tables``)."""
+    """report.md from bench.json's content, read through ``report.results`` (the quality sections
+    in ``report.quality_tables``)."""
     r = parse_bench(report)
     judge, subset = r.judge, r.heart_subset
     jname = judge.name if judge else "no judge"
@@ -73,9 +73,9 @@ def render_markdown(report: dict[str, Any]) -> str:
                      f"{subset.n_subset} HealthBench heart records out of {subset.n_records}"
                      + (f", plus {packaged['n']} of the packaged heart rubrics' {packaged['split']} split"
                         if packaged else "") + "; ids in bench.json")
-    flag = lambda t: _flag(t["label"], t["status"])  # noqa: E731
+    flag = lambda t: _flag(t.label, t.status)  # noqa: E731
 
-    scored = [t for t in report["targets"] if t.get("quality")]
+    scored = [t for t in r.targets if t.quality]
     if scored:
         lines += ["", f"## Quality ({jname})", "",
                   "HealthBench score = simple-evals formula (clipped mean, 1,000-sample bootstrap std). "
@@ -84,22 +84,21 @@ def render_markdown(report: dict[str, Any]) -> str:
                   "| build | HealthBench score ± std | n | paper accuracy [95% CI] | paper F1 | judge failures / criteria |",
                   "|---|---|---|---|---|---|"]
         for t in scored:
-            q, p = t["quality"], t["quality"]["paper"]
-            hb = q["healthbench"]
-            lines.append(f"| {flag(t)} | {_f(hb['score'])} ± {_f(hb['std'])} | {hb['n']} | "
-                         f"{_f(p['accuracy'])} [{_f(p['ci_low'])}, {_f(p['ci_high'])}] | {_f(p['f1'])} | "
-                         f"{q['judge_failures']} / {q['n_criteria']} |")
+            q, p = t.quality, t.quality.paper or PaperScore()
+            lines.append(f"| {flag(t)} | {_f(q.score)} ± {_f(q.std)} | {q.n} | "
+                         f"{_f(p.accuracy)} [{_f(p.ci_low)}, {_f(p.ci_high)}] | {_f(p.f1)} | "
+                         f"{q.judge_failures} / {q.n_criteria} |")
         for key, title in (("per_axis", "Per axis (HealthBench formula over the axis's criteria)"),
                            ("per_theme", "Per theme (the example's overall score)")):
-            names = sorted({k for t in scored for k in t["quality"][key]})
+            names = sorted({k for t in scored for k in getattr(t.quality, key)})
             if not names:
                 continue
             lines += ["", f"### {title}", "", "| build | " + " | ".join(n.split(":", 1)[1] for n in names) + " |",
                       "|---|" + "---|" * len(names)]
             for t in scored:
-                cells = [t["quality"][key].get(n) for n in names]
-                lines.append(f"| {t['label']} | " + " | ".join(
-                    f"{_f(c['score'], '.2f')} (n={c['n']})" if c else "–" for c in cells) + " |")
+                cells = [getattr(t.quality, key).get(n) for n in names]
+                lines.append(f"| {t.label} | " + " | ".join(
+                    f"{_f(c.score, '.2f')} (n={c.n})" if c else "–" for c in cells) + " |")
         lines += (scale_section(scored, flag) + keyword_section(scored, flag) + theme_metric_sections(scored)
                   + diagnostics_section(scored, flag))
 
@@ -141,7 +140,7 @@ def render_markdown(report: dict[str, Any]) -> str:
             lines.append(f"| {c.a} | {c.b} | {c.n} | {_f(c.score_a)} | {_f(c.score_b)} | "
                          f"{_f(c.diff, '+.3f')} [{_f(c.diff_ci_low, '+.3f')}, {_f(c.diff_ci_high, '+.3f')}] | "
                          f"{_f(c.bootstrap_p)} | {c.a_only_pass} / {c.b_only_pass}, {_f(c.mcnemar_p)} |")
-        lines += paired_metrics_section(report["comparisons"])
+        lines += paired_metrics_section(r.comparisons)
     if r.plots:
         lines += ["", "## Plots", ""] + [f"![{Path(p).stem}]({Path(p).name})" for p in r.plots]
     return "\n".join(lines) + "\n"
