@@ -87,7 +87,9 @@ def judge_cache_aside(enabled: bool) -> Iterator[None]:
     if not enabled:
         yield
         return
-    cache = Path(os.environ.get("EDGEMED_HOME", Path.home() / ".cache" / "edgemed")) / "judges"
+    from edgemed.io import cache_dir
+
+    cache = cache_dir() / "judges"  # where the judges keep their verdict cache (judges.factory)
     aside = cache.with_name(f"judges.aside-{os.getpid()}")
     moved = cache.exists()
     if moved:
@@ -107,7 +109,7 @@ def quality(run_dir: Path) -> dict:
     (bench.json through the kit's typed reader, which refuses a layout it does not know)."""
     from dataclasses import asdict
 
-    from edgemed.bench.report.results import read_bench
+    from edgemed.bench.report.results import Metrics, read_bench
 
     train = json.loads((run_dir / "train" / "manifest.json").read_text()) if (run_dir / "train" / "manifest.json").is_file() else {}
     bench = read_bench(run_dir / "bench" / "bench.json")
@@ -115,13 +117,12 @@ def quality(run_dir: Path) -> dict:
     builds = {}
     for t in bench.targets:
         q = t.quality
-        if q is None or q.metrics.n is None and q.metrics.unclipped is None:
+        if q is None or q.metrics == Metrics():  # not graded, or graded before the metrics existed
             continue
         m = asdict(q.metrics)
         builds[t.label] = {**{k: m[k] for k in ("unclipped", "unclipped_ci_low", "unclipped_ci_high", "clipped",
-                                                "hit_rate", "pitfall_rate", "mean_tokens", "truncation_rate")},
-                           "judge_failures": q.judge_failures,
-                           **{k: m[k] for k in ("n_scored", "distinct_2", "repeated_sentences")},
+                                                "hit_rate", "pitfall_rate", "mean_tokens", "truncation_rate",
+                                                "judge_failures", "n_scored", "distinct_2", "repeated_sentences")},
                            "train_judge_hit_rate": q.train_judge and q.train_judge.hit_rate,
                            "train_judge_pitfall_rate": q.train_judge and q.train_judge.pitfall_rate,
                            # the paper's accuracy, judge-based and by its keyword heuristic (no judge)

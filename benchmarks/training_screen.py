@@ -29,7 +29,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from _common import provenance  # noqa: E402  (puts the repository on sys.path)
+from _common import provenance, write_result  # noqa: E402  (puts the repository on sys.path)
 
 OUT = ROOT / "benchmarks" / "results" / "training_screens.json"
 MAX_NEW_TOKENS = 128
@@ -103,10 +103,7 @@ def stopped_row(args, train_dir: Path) -> dict:
 def record(row: dict) -> int:
     rows = json.loads(OUT.read_text())["screens"] if OUT.is_file() else []
     rows = [r for r in rows if r["name"] != row["name"]] + [row]
-    tmp = OUT.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"script": "benchmarks/training_screen.py", "screens": rows}, indent=1) + "\n")
-    tmp.replace(OUT)
-    print(f"wrote {OUT}")
+    write_result(OUT, {"script": "benchmarks/training_screen.py", "screens": rows})
     return 0
 
 

@@ -103,6 +103,33 @@ def append_jsonl(path: str | os.PathLike, row: dict) -> None:
         os.fsync(f.fileno())
 
 
+def read_json(path: str | os.PathLike) -> Any:
+    """A JSON file's content; a missing, unreadable, non-UTF-8 or malformed file is one ``DataError``
+    naming it (its ``message`` holds the reason alone, for callers that name the file their own way).
+
+    >>> import tempfile
+    >>> p = Path(tempfile.mkdtemp()) / "x.json"; _ = p.write_text('{"a": 1}')
+    >>> read_json(p)
+    {'a': 1}
+    >>> _ = p.write_text('{oops')
+    >>> read_json(p)
+    Traceback (most recent call last):
+    ...
+    edgemed.errors.DataError: .../x.json: not valid JSON: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)
+    """
+    from edgemed.errors import DataError
+
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise DataError(e.strerror or str(e), path=str(path)) from None
+    except UnicodeDecodeError as e:
+        raise DataError(f"not UTF-8 text: {e.reason} at byte {e.start}", path=str(path)) from None
+    except json.JSONDecodeError as e:
+        raise DataError(f"not valid JSON: {e}", path=str(path)) from None
+
+
 def read_jsonl_tolerant(path: str | os.PathLike) -> list[dict]:
     """Read a resumable JSONL log, ignoring a torn (incomplete) final line left by a kill.
 

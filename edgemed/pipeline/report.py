@@ -15,7 +15,7 @@ from typing import Any
 
 from edgemed.bench.report.results import BenchResults, Quality, read_bench
 from edgemed.errors import DataError
-from edgemed.io import write_text_atomic
+from edgemed.io import read_json, write_text_atomic
 from edgemed.pipeline.config import PipelineConfig
 from edgemed.pipeline.state import PipelineState
 
@@ -47,13 +47,9 @@ class StageFiles:
         if not path.exists():
             return None
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except OSError as e:
-            return self.fail(rel, e.strerror or str(e), section)
-        except UnicodeDecodeError as e:
-            return self.fail(rel, f"not UTF-8 text: {e.reason} at byte {e.start}", section)
-        except json.JSONDecodeError as e:
-            return self.fail(rel, f"not valid JSON: {e}", section)
+            data = read_json(path)
+        except DataError as e:
+            return self.fail(rel, e.message, section)
         if not isinstance(data, dict):
             return self.fail(rel, f"a JSON {type(data).__name__}, not an object", section)
         return data

@@ -71,7 +71,8 @@ class Comparison:
         return pick(Paired, as_object(m, f"metrics.{name}")) if m else None
 
     @property
-    def independent(self) -> list[Paired]:  # the differences on measures that use neither judge
+    def independent(self) -> list[Paired]:
+        """The differences on measures that use neither judge (every one stored)."""
         return [pick(Paired, as_object(x, "metrics.independent_all"))
                 for x in as_object(self.metrics.get("independent_all"), "metrics.independent_all", list)]
 
@@ -263,6 +264,7 @@ class TargetResult:
 @dataclass(frozen=True)
 class HeartSubset:
     """Which prompts were scored: the heart rule and split, and how many of how many."""
+
     rule: str | None = None
     split: str | None = None
     n_used: int | None = None

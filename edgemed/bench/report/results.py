@@ -1,9 +1,12 @@
-"""The typed reader of bench.json: ``parse_bench`` (pure; a wrong shape is a ``TypeError``), ``read_bench``.
-``report.assemble`` stamps ``SCHEMA_VERSION``; it and unstamped older files read; any other version is refused."""
+"""The typed reader of bench.json: ``parse_bench`` and ``read_bench``; the typed parts are in ``result_parts``.
+
+``report.assemble`` writes bench.json stamped ``SCHEMA_VERSION``; this version reads, and so do older files
+without a stamp (what they lack reads as None or empty); an unknown or newer version is refused in one
+line naming the file. ``parse_bench`` is pure (a wrong shape: ``TypeError``); ``read_bench`` adds the file.
+"""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,6 +15,7 @@ from edgemed.bench.report.result_parts import (Cell, Comparison, HeartSubset, Ju
                                                 Latency, Metrics, Paired, PaperScore, Quality, Rate,
                                                 TargetResult, as_object, pick)
 from edgemed.errors import DataError
+from edgemed.io import read_json
 
 SCHEMA_VERSION = 1
 READABLE_VERSIONS = (None, SCHEMA_VERSION)  # None: written before the stamp, or by hand
@@ -92,14 +96,7 @@ def read_bench(path: str | Path) -> BenchResults:
     edgemed.errors.DataError: .../bench.json: unexpected content: TypeError: comparisons: expected a list, got dict
     """
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise DataError(e.strerror or str(e), path=str(path)) from None
-    except UnicodeDecodeError as e:
-        raise DataError(f"not UTF-8 text: {e.reason} at byte {e.start}", path=str(path)) from None
-    except json.JSONDecodeError as e:
-        raise DataError(f"not valid JSON: {e}", path=str(path)) from None
+    data = read_json(path)
     try:
         return parse_bench(data, where=str(path))
     except (TypeError, ValueError, AttributeError) as e:
