@@ -1,7 +1,10 @@
 """The held-out fidelity text: heart questions with written answers that no export choice was made on.
 
-``parity.HEART_PROMPTS`` is the *choosing* set: recipes and thresholds were picked on its 512
-positions. The top-1 and KL gates read this held-out set instead, measured the way llama.cpp's
+The *choosing* set is what recipes and bounds are picked on: ``parity.HEART_PROMPTS`` (8 prompts,
+512 positions of the model's own greedy continuation) and the choosing documents
+(``choosing_documents``: the first ``CHOOSING_DOCS`` single-turn HealthBench records *outside* the
+heart subset with a physician-written ideal completion: text of the held-out set's kind, another
+topic). The top-1 and KL gates read the held-out set, measured the way llama.cpp's
 ``llama-perplexity --kl-divergence`` measures a quant (``fidelity.py``):
 
 - **Documents**: the packaged heart rubric set's ``test`` split (question + reference answer) and
@@ -36,6 +39,7 @@ log = logging.getLogger(__name__)
 MAX_DOC_TOKENS = 512   # one chat per context, as llama-perplexity's default -c 512
 MIN_POSITIONS = 4096   # the set's floor: a top-1 near 0.85 then has a standard error near 0.0056
 NGRAM_WORDS = 13       # "long n-gram" overlap, the length GPT-3's contamination check used
+CHOOSING_DOCS = 24     # choosing documents: about as many positions as the held-out set
 HEART_RULE = "heart-keywords-v1"
 
 
@@ -73,6 +77,38 @@ def heldout_documents() -> tuple[Document, ...]:
         log.info("held-out fidelity set: %d documents dropped for sharing a %d-word sequence with the "
                  "calibration text or the choosing prompts", len(docs) - len(kept), NGRAM_WORDS)
     return tuple(kept)
+
+
+@functools.lru_cache(maxsize=1)
+def choosing_documents() -> tuple[Document, ...]:
+    """The choosing documents: the first ``CHOOSING_DOCS`` single-turn HealthBench records outside the
+    heart subset that carry an ideal completion, skipping any that share a ``NGRAM_WORDS``-word
+    sequence with the held-out documents or the calibration text. Bounds are chosen on these
+    (``benchmarks/fidelity_bounds.py``); the gates then read the held-out set.
+
+    >>> docs = choosing_documents()
+    >>> len(docs), docs[0].doc_id.startswith("healthbench:")
+    (24, True)
+    >>> {d.doc_id for d in docs}.isdisjoint(d.doc_id for d in heldout_documents())
+    True
+    """
+    from edgemed.data.healthbench import load_healthbench, load_ideal_completions
+    from edgemed.data.heart import heart_subset
+
+    records = load_healthbench()
+    heart = {r.prompt_id for r in heart_subset(records, HEART_RULE).records}
+    ideal = load_ideal_completions()
+    seen = ngrams(calibration_texts() + [t for d in heldout_documents() for t in (d.question, d.answer)])
+    out = []
+    for r in records:
+        if r.prompt_id in heart or r.prompt_id not in ideal or [m["role"] for m in r.prompt] != ["user"]:
+            continue
+        doc = Document(f"healthbench:{r.prompt_id}", r.user_text, ideal[r.prompt_id])
+        if not ngrams([doc.question, doc.answer]) & seen:
+            out.append(doc)
+        if len(out) == CHOOSING_DOCS:
+            break
+    return tuple(out)
 
 
 def calibration_texts() -> list[str]:
@@ -154,21 +190,22 @@ class Reference:
             row += n
 
 
-def torch_reference(model_dir: Path, out: Path, threads: int = 2, n_docs: int | None = None) -> Reference:
-    """Run the fp32 PyTorch model over the held-out documents (the first ``n_docs``, or all); its
-    probabilities go to ``out`` (.npy)."""
+def torch_reference(model_dir: Path, out: Path, threads: int = 2, n_docs: int | None = None,
+                    documents: tuple[Document, ...] | None = None) -> Reference:
+    """Run the fp32 PyTorch model over the held-out documents (or ``documents``; the first
+    ``n_docs``, or all); its probabilities go to ``out`` (.npy)."""
     import torch
 
     from edgemed.models import load_model
 
     torch.set_num_threads(threads)
     model, tok = load_model(str(model_dir), dtype="float32")
-    docs = heldout_documents()[:n_docs]
+    docs = (heldout_documents() if documents is None else documents)[:n_docs]
     encoded = [encode(tok, d) for d in docs]
     ref = Reference([d.doc_id for d in docs], [e[0] for e in encoded], [e[1] for e in encoded])
-    log.info("held-out fidelity reference: PyTorch fp32 on %d documents, %d answer positions",
-             len(docs), ref.n_positions)
-    if ref.n_positions < MIN_POSITIONS and n_docs is None:
+    log.info("fidelity reference: PyTorch fp32 on %d %s documents, %d answer positions", len(docs),
+             "held-out" if documents is None else "given", ref.n_positions)
+    if ref.n_positions < MIN_POSITIONS and n_docs is None and documents is None:
         log.warning("held-out fidelity set has %d positions with this tokenizer (< %d): its intervals "
                     "are wider than intended", ref.n_positions, MIN_POSITIONS)
     out.parent.mkdir(parents=True, exist_ok=True)

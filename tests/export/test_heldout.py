@@ -1,5 +1,5 @@
 """The held-out fidelity set is what it claims: disjoint from the importance-matrix calibration text
-and from the choosing prompts (no shared document, id or 13-word sequence), big enough, and measured
+and from the choosing set, prompts and documents (no shared document, id or 13-word sequence), big enough, and measured
 on the answer tokens of each chat."""
 
 from __future__ import annotations
@@ -35,12 +35,15 @@ def test_held_out_calibration_and_choosing_sets_are_disjoint():
     # no shared text, whole or as a run of 13 words, between any two of the three sets
     calibration_text = imatrix.calibration_text("heart")  # what llama-imatrix reads, pairs joined
     held_texts = [t for d in held for t in (d.question, d.answer)]
-    sets = {"held-out": held_texts, "calibration": [calibration_text], "choosing": list(HEART_PROMPTS)}
+    choosing_docs = heldout.choosing_documents()
+    assert {d.doc_id for d in choosing_docs}.isdisjoint(ids) and len(choosing_docs) == heldout.CHOOSING_DOCS
+    choosing = list(HEART_PROMPTS) + [t for d in choosing_docs for t in (d.question, d.answer)]
+    sets = {"held-out": held_texts, "calibration": [calibration_text], "choosing": choosing}
     for a, b in (("held-out", "calibration"), ("held-out", "choosing"), ("calibration", "choosing")):
         shared = ngrams(sets[a]) & ngrams(sets[b])
         assert not shared, (a, b, NGRAM_WORDS, sorted(shared)[:3])
-    assert not any(t in calibration_text for t in held_texts + list(HEART_PROMPTS))
-    assert not any(p in t for p in HEART_PROMPTS for t in held_texts)
+    assert not any(t in calibration_text for t in held_texts + choosing)
+    assert not any(p in t for p in choosing for t in held_texts)
 
 
 def test_held_out_set_mixes_rubric_answers_and_healthbench_ideal_completions():

@@ -3,6 +3,10 @@
 Chat uses ``create_chat_completion``, so the chat template is the one inside the GGUF; the timing
 tests call ``Llama.eval`` directly (one batched decode for prefill, single tokens for decode),
 which is what llama-bench times, without the sampler or detokeniser in the loop.
+
+Flash attention is on, as llama-bench, llama-cli and llama-server run by default (``-fa auto``,
+which the CPU backend resolves to on). llama-cpp-python's ``Llama`` defaults to off and has no
+"auto": left off, this runner decoded 8–17 % slower than llama-bench on the same file (issue 27).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from typing import Any
 from edgemed.bench.runners.base import Generation, Runner, timing_tokens
 
 N_CTX = 4096  # heart prompts plus a 256-token answer fit; pp512 + tg128 too
+FLASH_ATTN = True  # llama.cpp's tools default (-fa auto: on for CPU and for GPUs that support it)
 
 
 class LlamaCppRunner(Runner):
@@ -31,13 +36,14 @@ class LlamaCppRunner(Runner):
             path, extra = base, {"lora_path": str(adapter)}
         self.llm = runtime.load(path, n_ctx=N_CTX, n_batch=512, n_threads=self.threads,
                                 n_threads_batch=self.threads,
-                                n_gpu_layers=self.n_gpu_layers if self.offload else 0, seed=0, **extra)
+                                n_gpu_layers=self.n_gpu_layers if self.offload else 0, seed=0,
+                                flash_attn=FLASH_ATTN, **extra)
         self.version = llama_cpp.__version__
 
     @property
     def info(self) -> dict[str, Any]:
         return {"device": "gpu" if self.offload else "cpu", "n_threads": self.threads,
-                "n_gpu_layers": self.n_gpu_layers if self.offload else 0, "n_batch": 512,
+                "n_gpu_layers": self.n_gpu_layers if self.offload else 0, "n_batch": 512, "flash_attn": FLASH_ATTN,
                 "execution_provider": None, "runtime_version": f"llama-cpp-python {self.version}"}
 
     def chat(self, messages, max_new_tokens, temperature=0.0, seed=0) -> Generation:
