@@ -122,7 +122,8 @@ def _gates_in_words(p, verdict: str) -> str:
     """The bounds with this verdict (``missed``, ``undecided``): statistic, interval, bound."""
     return "; ".join(f"{g['statistic']} [{g['low']:.4f}, {g['high']:.4f}] against "
                      f"{'≥' if g['at_least'] else '≤'} {g['bound']:g} ({key})"
-                     for key, g in (p.gates if p else {}).items() if g["verdict"] == verdict)
+                     for key, g in (p.gates if p else {}).items()
+                     if g["verdict"] == verdict and not g.get("informational"))
 
 
 def _build_one(work: "_Work", build: BuildSpec, key: str, out: Path) -> Artifact:

@@ -136,18 +136,24 @@ def test_gates_are_met_missed_or_undecided_by_the_interval():
     assert fidelity.gates(stats(0.90, 0.30), bounds)["kl_mean"]["verdict"] == "missed"
 
 
-def test_held_out_verdicts_are_recorded_beside_the_gate_not_in_it():
-    # the bounds were chosen on the choosing prompts and gate there; the held-out interval against the
-    # same bound is recorded (here undecided: 0.852 on 4,096 positions straddles 0.85) but does not decide
+def test_held_out_interval_decides_and_choosing_prompts_only_inform():
+    # top-1 and KL gate on the held-out text by interval (here undecided: 0.852 on 4,096 positions
+    # straddles 0.85); the choosing prompts' figure is recorded beside it and decides nothing
     n = 4096
     held = fidelity.summarize(PositionFigures(np.full(n, 0.01), np.zeros(n), np.arange(n) < round(0.852 * n)))
-    p = Parity(True, 0.86, 0.01, 9.0, 8, {}, False, held)
-    assert judge(p, {"top1_agreement": 0.85, "kl_mean": 0.15, "greedy_match_len_mean": 4}) == "passed"
-    assert p.gates["top1_agreement (held-out, informational)"]["verdict"] == "undecided"
-    assert p.passed and p.gates["greedy_match_len_mean"]["verdict"] == "met"
-    assert judge(p, {"top1_agreement": 0.90}) == "failed"  # 0.86 on the choosing prompts
+    p = Parity(True, 0.70, 0.01, 9.0, 8, {}, False, held)
+    assert judge(p, {"top1_agreement": 0.85, "kl_mean": 0.15, "greedy_match_len_mean": 4}) == "undecided"
+    assert p.gates["top1_agreement (held-out)"]["verdict"] == "undecided" and not p.passed
+    informational = p.gates["top1_agreement (choosing prompts, informational)"]
+    assert informational["verdict"] == "missed" and informational["informational"]
+    assert p.gates["greedy_match_len_mean"]["verdict"] == "met"  # greedy: plain, on the choosing prompts
+    assert judge(p, {"top1_agreement": 0.80}) == "passed"        # the choosing prompts' 0.70 is ignored
+    assert judge(p, {"top1_agreement": 0.90}) == "failed"        # held-out interval wholly below
+    assert judge(p, {"greedy_match_len_mean": 12}) == "failed"
     p.tokenizer_equal = False
     assert judge(p, {"top1_agreement": 0.80}) == "failed"
+    p.heldout, p.tokenizer_equal = None, True                    # no held-out figures: plain bounds
+    assert judge(p, {"top1_agreement": 0.80}) == "failed" and "top1_agreement" in p.gates
 
 
 # --- the LoRA gate: like with like, within noise ------------------------------------------------------
