@@ -6,7 +6,11 @@
 
 Part 1 runs the packaged CPU config (default model, heart rubrics, proxy judge, 1 prompt x 4
 generations x 64 tokens) and splits each step's wall time into generation, reward (judge) and
-optimisation (logprobs, loss, backward, optimizer), with peak RSS. Part 2 trains on one prompt
+optimisation (logprobs, loss, backward, optimizer), with peak RSS; then again with the reward from
+the local LLM judge (``judge.backend: llamacpp``, ``breakdown_llm_judge``), each criterion of each
+completion asked, with a fresh verdict cache. On 2 cores the judge and the policy run on the same
+cores, so judging cannot overlap generation or the backward pass to any gain: the split says what
+an LLM-judged step costs here, and what a judge server on other hardware would take off. Part 2 trains on one prompt
 whose rubric the offline proxy judge can check reliably (a plain, observable instruction) and
 compares the mean reward of the first and last steps, with their std over steps.
 Both parts call the same ``edgemed.train.train`` the CLI does; figures come from its log.
@@ -42,16 +46,20 @@ LEARN_RECORD = {
 }
 
 
-def breakdown(steps: int, workdir: Path) -> dict:
+def breakdown(steps: int, workdir: Path, judge: str = "proxy") -> dict:
     cfg = load_train_config("smollm2_heart_grpo_cpu", {
-        "grpo.max_steps": steps, "grpo.save_steps": 10_000, "output_dir": str(workdir / "breakdown"),
+        "grpo.max_steps": steps, "grpo.save_steps": 10_000, "output_dir": str(workdir / f"breakdown-{judge}"),
         # A fresh judge cache: cached verdicts from an earlier run would hide the judge's cost.
-        "judge.cache_path": str(workdir / "judge-cache.sqlite"), "resume": False})
+        "judge.backend": judge, "judge.cache_path": str(workdir / f"judge-cache-{judge}.sqlite"),
+        "resume": False})
     summary = train(cfg)
     rows = read_training_log(Path(summary.log_path))
+    criteria = f"rewards/{cfg.rewards[0]['name']}/criteria"  # verdicts the judge gave that step
     per_step = [{"step": r["step"], "step_s": r.get(STEP), "generation_s": r.get(GEN),
                  "reward_s": r.get(REWARD), "optimisation_s": r.get(OPT),
-                 "completion_len": r.get("completions/mean_length")} for r in rows]
+                 "completion_len": r.get("completions/mean_length"), "criteria": r.get(criteria),
+                 "reward_s_per_criterion": round(r[REWARD] / r[criteria], 3)
+                 if r.get(REWARD) and r.get(criteria) else None} for r in rows]
     # Step 1 pays one-off costs (judge encoder warm-up, allocator); report the rest separately.
     steady = rows[1:] or rows
     return {
@@ -87,9 +95,22 @@ def learning(steps: int, window: int, workdir: Path, lr: float, tokens: int) -> 
     }
 
 
+def show(b: dict, label: str) -> None:
+    print(f"\nper-step wall time (s), {label}:  step  generation  reward  optimisation")
+    for row in b["per_step"]:
+        print(f"  step {row['step']:>3}              {row['step_s']:6.2f}  {row['generation_s']:10.2f}"
+              f"  {row['reward_s']:6.2f}  {row['optimisation_s']:12.2f}")
+    for name, stats in b["steady_state"].items():
+        if stats["mean"] is not None:
+            print(f"  steady {name:<15} {stats['mean']:7.2f} ± {stats['std']:.2f}  (n={stats['n']})")
+    print(f"  peak RSS {b['peak_rss_mb']:.0f} MiB")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--breakdown-steps", type=int, default=3)
+    parser.add_argument("--llm-judge-steps", type=int, default=3,
+                        help="Steps of the breakdown with the local LLM judge as the reward (0: skip).")
     parser.add_argument("--learn-steps", type=int, default=24)
     parser.add_argument("--window", type=int, default=6, help="steps averaged at each end")
     parser.add_argument("--learn-lr", type=float, default=3e-4)
@@ -106,15 +127,10 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="grpo_step_") as tmp:
         work = Path(tmp)
         result["breakdown"] = breakdown(args.breakdown_steps, work)
-        b = result["breakdown"]
-        print("\nper-step wall time (s):  step  generation  reward  optimisation")
-        for row in b["per_step"]:
-            print(f"  step {row['step']:>3}              {row['step_s']:6.2f}  {row['generation_s']:10.2f}"
-                  f"  {row['reward_s']:6.2f}  {row['optimisation_s']:12.2f}")
-        for name, stats in b["steady_state"].items():
-            if stats["mean"] is not None:
-                print(f"  steady {name:<15} {stats['mean']:7.2f} ± {stats['std']:.2f}  (n={stats['n']})")
-        print(f"  peak RSS {b['peak_rss_mb']:.0f} MiB")
+        show(result["breakdown"], "proxy judge")
+        if args.llm_judge_steps:
+            result["breakdown_llm_judge"] = breakdown(args.llm_judge_steps, work, "llamacpp")
+            show(result["breakdown_llm_judge"], "local LLM judge")
         write_json_atomic(args.out, result)  # keep part 1 even if part 2 is interrupted
         if not args.skip_learning:
             result["learning"] = learning(args.learn_steps, args.window, work, args.learn_lr, args.learn_tokens)

@@ -87,7 +87,8 @@ def summary(manifest) -> dict:
 
 
 def heldout_line(p) -> str:
-    """llama.cpp's summary of one build's held-out figures and its gates, as one line.
+    """llama.cpp's summary of one build's held-out figures and its gates (not the informational
+    figures recorded beside them), as one line.
 
     >>> from edgemed.export.fidelity import Statistics
     >>> from edgemed.export.manifest import Parity
@@ -99,7 +100,7 @@ def heldout_line(p) -> str:
     """
     h = p.heldout
     gates = ", ".join(f"{g['statistic']} {'≥' if g['at_least'] else '≤'} {g['bound']:g} {g['verdict']}"
-                      for g in p.gates.values())
+                      for g in p.gates.values() if not g.get("informational"))
     return (f"{h.n_positions} positions; KLD {h.kld_mean:.4f} ± {h.kld_mean_se:.4f} (median {h.kld_median:.4f}, "
             f"99% {h.kld_p99:.4f}, 99.9% {h.kld_p999:.4f}); mean Δp {100 * h.dp_mean:.3f} %; same top p "
             f"{100 * h.same_top_p:.2f} %; top-1 {h.top1:.3f} [{h.top1_ci_low:.3f}, {h.top1_ci_high:.3f}]"

@@ -23,7 +23,8 @@ def verdict_metrics(items_rows: Sequence[Sequence[RubricItem]], met_rows: Sequen
 
     ``hit_rate/positive``: mean verdict of desirable items; ``hit_rate/pitfall``: how often a
     pitfall was triggered; ``satisfied/<tag>``: mean satisfaction (met, or 1 − met for pitfalls)
-    of the items with that tag; ``judge_failures``: verdicts that are None, and their rate.
+    of the items with that tag; ``criteria``: verdicts asked for (this process's rows; what the
+    judge's time per step is spent on); ``judge_failures``: verdicts that are None, and their rate.
     A rate with no graded item behind it is left out rather than reported as 0.
 
     >>> items = [RubricItem("a", 5, ("axis:accuracy",)), RubricItem("b", -2, ("axis:accuracy",))]
@@ -44,7 +45,8 @@ def verdict_metrics(items_rows: Sequence[Sequence[RubricItem]], met_rows: Sequen
             for tag in it.tags:
                 if tag.startswith(tuple(tag_prefixes)):
                     by_tag[tag].append(1.0 - m if it.points < 0 else m)
-    out = {"judge_failures": float(failures), "judge_failure_rate": failures / total if total else 0.0}
+    out = {"criteria": float(total), "judge_failures": float(failures),
+           "judge_failure_rate": failures / total if total else 0.0}
     if positive:
         out["hit_rate/positive"] = _mean(positive)
     if pitfall:
