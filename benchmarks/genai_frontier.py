@@ -1,6 +1,6 @@
 """ONNX Runtime GenAI frontier: which layers to keep at 8 bits for a fast, faithful int4 build.
 
-    .venv/bin/python benchmarks/genai_frontier.py        # every recipe, ≈ ESTIMATE on 2 idle cores (+ the builder once)
+    .venv/bin/python benchmarks/genai_frontier.py        # every recipe, ≈ 12 min on 2 idle cores (+ the builder once)
     .venv/bin/python benchmarks/genai_frontier.py --recipes int4-mlp-only-asym,int8-all
 
 Builds the default model (SmolLM2-135M) once with onnxruntime-genai's model builder (fp32, untied
@@ -16,10 +16,17 @@ the export stage's own code), and measures for each, against the fp32 PyTorch mo
 - size, and decode speed in the onnxruntime-genai runtime (64 tokens after a 128-token prompt,
   median of 3).
 
-**The choice** (``choice`` in the results file) reads the choosing set only: ``CHOICE_RULE``. The
-held-out set then reports whether the chosen recipe, and the export default
+**The choice** (``choice`` in the results file, rule ``CHOICE_RULE``) reads the choosing set only:
+the smallest (bytes) int4 recipe whose choosing-documents top-1 Wilson 95 % lower bound
+(``top1_ci_low``) is ≥ 0.85; if none reaches it, the int4 recipe with the highest choosing-documents
+top-1 (``"floor_met": false`` and a note say so). The held-out set then reports whether the chosen recipe, and the export default
 (``onnx_genai.RECIPES["int4"]``), keep top-1 ≥ 0.85 there (``heldout_check``: the Wilson 95 %
 interval against the floor: met, missed or undecided). This script reports; it changes no default.
+
+Run time: ≈ 2 min for the 10 recipes before the document sets were added; each recipe now also
+reads ≈ 17k tokens of documents (≈ 1 min more a recipe), and a first run computes the two fp32
+document references (≈ 3 min; cached in --work after). Estimated from a contended partial run (3
+recipes on 2 cores shared with another job at higher priority: ≈ 4 min a recipe).
 
 Writes benchmarks/results/genai_frontier.json (a partial re-run replaces its recipes' rows and
 keeps the rest; the choice is made again over all rows). Speeds are from one run on a possibly

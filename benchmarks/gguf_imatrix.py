@@ -1,6 +1,11 @@
 """Heart imatrix and llama-bench yardstick on the default model (SmolLM2-135M), in one run.
 
-    .venv/bin/python benchmarks/gguf_imatrix.py          # ≈ ESTIMATE on 2 idle cores
+    .venv/bin/python benchmarks/gguf_imatrix.py          # ≈ 20 min on 2 idle cores (estimate, below)
+
+Run time: ≈ 10 min before the document sets were added; each of the 8 builds now also reads ≈ 17k
+tokens of documents with every position's logits (≈ 1 min more a build), and a first run computes
+the two fp32 document references (≈ 3 min; cached in --work after). Estimated from a contended
+partial run (q4_0 only, on 2 cores shared with another job at higher priority: 12 min a build).
 
 Choose on one set, report on another: the importance matrix is judged on the held-out set.
 
