@@ -66,3 +66,58 @@ def write_result(path: str | os.PathLike, result: dict) -> Path:
     write_json_atomic(path, result)
     print(f"wrote {path}")
     return path
+
+
+# --- fidelity on the two document sets (choose on one, report on the other) ----------------------
+
+FIDELITY_SETS = ("choosing_documents", "heldout")
+
+
+def fidelity_references(model_dir: str | os.PathLike, work: Path, threads: int = 2) -> dict:
+    """The fp32 PyTorch model on the choosing documents and on the held-out set
+    (``edgemed.export.heldout``), each cached in ``work``: the probabilities as a memory-mapped .npy,
+    the token ids beside it as .json (re-used while the model path and the documents are the same)."""
+    from edgemed.export import heldout
+
+    return {"choosing_documents": _cached_reference(model_dir, work / "choosing-source.npy", threads,
+                                                    heldout.choosing_documents()),
+            "heldout": _cached_reference(model_dir, work / "heldout-source.npy", threads, None)}
+
+
+def _cached_reference(model_dir, npy: Path, threads: int, documents):
+    import json
+
+    import numpy as np
+
+    from edgemed.export import fidelity, heldout
+
+    meta_file = npy.with_suffix(".json")
+    key = {"model": str(model_dir), "max_doc_tokens": heldout.MAX_DOC_TOKENS,
+           "documents": heldout.documents_digest(heldout.heldout_documents() if documents is None else documents)}
+    if meta_file.is_file() and npy.is_file():
+        meta = json.loads(meta_file.read_text(encoding="utf-8"))
+        ref = heldout.Reference(meta["doc_ids"], meta["ids"], meta["starts"])
+        probs = np.load(npy, mmap_mode="r")
+        if meta.get("key") == key and probs.shape[0] == ref.n_positions:
+            ref.rows = fidelity.summarize_reference(probs, np.concatenate([i[s:] for i, s, _ in ref.spans()]))
+            return ref
+    ref = heldout.torch_reference(Path(model_dir), npy, threads, documents=documents)
+    meta_file.write_text(json.dumps({"key": key, "doc_ids": ref.doc_ids, "ids": ref.ids, "starts": ref.starts}),
+                         encoding="utf-8")
+    return ref
+
+
+def fidelity_sets(refs: dict, parity_ref=None, tf_tokens: int = 64) -> dict:
+    """The ``"sets"`` record of a results file: which texts each figure of a row comes from."""
+    out = {}
+    if parity_ref is not None:
+        out["choosing_prompts"] = {
+            "prompts": len(parity_ref.prompt_ids), "tf_tokens": tf_tokens, "greedy_tokens": parity_ref.greedy_tokens,
+            "positions": len(parity_ref.prompt_ids) * tf_tokens, "source": "edgemed.export.parity.HEART_PROMPTS",
+            "row_keys": ["top1_agreement", "kl_mean", "greedy_match_len_mean"]}
+    source = {"choosing_documents": "edgemed.export.heldout.choosing_documents()",
+              "heldout": "edgemed.export.heldout.heldout_documents()"}
+    for name, ref in refs.items():
+        out[name] = {"docs": len(ref.doc_ids), "positions": ref.n_positions, "source": source[name],
+                     "row_key": name}
+    return out

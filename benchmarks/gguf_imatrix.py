@@ -1,13 +1,29 @@
 """Heart imatrix and llama-bench yardstick on the default model (SmolLM2-135M), in one run.
 
-    .venv/bin/python benchmarks/gguf_imatrix.py          # ≈ 10 min on 2 idle cores
+    .venv/bin/python benchmarks/gguf_imatrix.py          # ≈ 20 min on 2 idle cores (estimate, below)
+
+Run time: ≈ 10 min before the document sets were added; each of the 8 builds now also reads ≈ 17k
+tokens of documents with every position's logits (≈ 1 min more a build), and a first run computes
+the two fp32 document references (≈ 3 min; cached in --work after). Estimated from a contended
+partial run (q4_0 only, on 2 cores shared with another job at higher priority: 12 min a build).
+
+Choose on one set, report on another: the importance matrix is judged on the held-out set.
 
 1. Converts the default model to f32 GGUF once, computes the heart importance matrix with
    llama-imatrix (``edgemed.export.imatrix``: packaged heart rubric Q&A, never the parity prompts),
    and builds each quant in ``QUANTS`` twice: plain (llama.cpp's quantizer through the Python API,
    as ``edgemed export`` does) and with the matrix (``llama-quantize --imatrix``).
-2. Parity of every build against fp32 PyTorch with the export stage's own check on the held-out
-   heart prompts (8 × 64 teacher-forced tokens: top-1, KL; 32 greedy tokens).
+2. Fidelity of every build against fp32 PyTorch on three texts (``sets`` in the results file):
+   the choosing prompts (``parity.HEART_PROMPTS``, 8 × 64 teacher-forced tokens: ``top1_agreement``,
+   ``kl_mean``; 32 greedy tokens: ``greedy_match_len_mean``, the export stage's own check), and
+   llama.cpp's ``--kl-divergence`` statistics (``fidelity.Statistics``) on the choosing documents
+   (``heldout.choosing_documents()``: 24 non-heart HealthBench answers) and on the held-out set
+   (``heldout.heldout_documents()``: 23 heart documents), each a teacher-forced answer in the chat
+   template. The fp32 references are cached in ``--work`` (two .npy memory maps of ≈ 600 MB).
+   ``imatrix_gain`` per quant: imatrix build minus plain build on the same positions, top-1 (as
+   0/1) and KLD, mean with a paired 95 % interval (``fidelity.paired_difference``) on the held-out
+   set (the verdict) and on the choosing documents; the choosing prompts' unpaired difference and
+   both builds' bytes beside it.
 3. Decode speed of each build through the kit's llama.cpp runner (tg, llama-bench's method) and
    through llama-bench itself on the same file, right after: the harness overhead; plus the copy
    bandwidth and each build's roofline fraction.
@@ -24,12 +40,34 @@ import logging
 import os
 import pickle
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from _common import provenance  # noqa: E402  (benchmarks/ is the script's folder)
+from _common import FIDELITY_SETS, fidelity_references, fidelity_sets, provenance  # noqa: E402
 QUANTS = ("q4_k_m", "q4_0", "q3_k_m", "q2_k")
+
+
+def paired_gain(build, other) -> dict:
+    """Top-1 gain and KLD change of ``build`` over ``other`` (``fidelity.PositionFigures`` on the same
+    positions), each a mean with its paired 95 % interval, rounded.
+
+    >>> import numpy as np
+    >>> from edgemed.export.fidelity import PositionFigures
+    >>> a = PositionFigures(np.full(100, 0.1), np.zeros(100), np.arange(100) % 4 != 0)
+    >>> b = PositionFigures(np.full(100, 0.2), np.zeros(100), np.arange(100) % 2 == 0)
+    >>> g = paired_gain(a, b)
+    >>> g["top1_gain"], g["kld_change"], g["positions"]
+    ({'mean': 0.25, 'low': 0.0867, 'high': 0.4133}, {'mean': -0.1, 'low': -0.1, 'high': -0.1}, 100)
+    """
+    from edgemed.export.fidelity import paired_difference
+
+    def r(d: dict) -> dict:
+        return {k: round(d[k], 4) + 0.0 for k in ("mean", "low", "high")}
+
+    return {"top1_gain": r(paired_difference(build.same_top, other.same_top)),
+            "kld_change": r(paired_difference(build.kld, other.kld)), "positions": len(build.kld)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n-gen", type=int, default=64, help="Decode test length (tg<n>).")
     ap.add_argument("--repetitions", type=int, default=3, help="Timed repetitions per test.")
     ap.add_argument("--reference-cache", default=None,
-                    help="Pickled parity.Reference to reuse (the PyTorch side is deterministic).")
+                    help="Pickled parity.Reference to reuse (the PyTorch side is deterministic); the "
+                         "document sets' references are cached in --work.")
     ap.add_argument("--results", default=str(ROOT / "benchmarks" / "results" / "gguf_imatrix.json"))
     args = ap.parse_args(argv)
     prov = provenance(__file__)
@@ -60,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     from edgemed.bench.latency.machine import machine_info, memory_bandwidth, roofline_fraction
     from edgemed.bench.runners.llamacpp_runner import LlamaCppRunner
     from edgemed.bench.targets import Target
-    from edgemed.export import gguf, imatrix, parity
+    from edgemed.export import fidelity, gguf, heldout, imatrix, parity
     from edgemed.export.config import DEFAULT_THRESHOLDS
     from edgemed.io import write_json_atomic
     from edgemed.models import resolve_model
@@ -77,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         ref = parity.torch_reference(model, 64, 32, args.threads, len(parity.HEART_PROMPTS))
         ref_file.write_bytes(pickle.dumps(ref))
+    refs = fidelity_references(model, work, args.threads)
+    n_ctx = max(ref.max_len, *(r.max_len for r in refs.values())) + 8
     matrix = work / "imatrix-heart.gguf"
     text = imatrix.calibration_text("heart", AutoTokenizer.from_pretrained(model))
     record = json.loads((work / "imatrix.json").read_text()) if matrix.is_file() else None
@@ -86,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
 
     bw = memory_bandwidth(args.threads)
     cfg = LatencyConfig(n_prompt=args.n_prompt, n_gen=args.n_gen, repetitions=args.repetitions)
-    rows = []
+    rows, positions = [], {}
     for quant in args.quants.split(","):
         for calibrated in (False, True):
             path = work / f"{quant}{'-heart' if calibrated else ''}.gguf"
@@ -95,8 +136,9 @@ def main(argv: list[str] | None = None) -> int:
                     imatrix.quantize(f32, path, quant, matrix, args.threads)
                 else:
                     gguf.quantize(f32, path, quant, args.threads)
-            runtime = parity.LlamaCppRuntime(path, args.threads, ref.max_len + 8)
+            runtime = parity.LlamaCppRuntime(path, args.threads, n_ctx)
             figures = parity.measure(runtime, ref, DEFAULT_THRESHOLDS[quant])
+            positions[quant, calibrated] = {s: heldout.position_figures(runtime, refs[s]) for s in FIDELITY_SETS}
             runtime.close()
             size = path.stat().st_size
             target = Target(f"{quant}/{calibrated}", "x", path.stem, "gguf", quant, str(path), size, size, "", 0)
@@ -110,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
             row = {"quant": quant, "imatrix": calibrated, "bytes": size, "tensor_types": gguf.tensor_types(path),
                    "top1_agreement": figures.top1_agreement, "kl_mean": figures.kl_mean,
                    "greedy_match_len_mean": figures.greedy_match_len_mean,
+                   **{s: asdict(fidelity.summarize(positions[quant, calibrated][s]).rounded()) for s in FIDELITY_SETS},
                    "kit_tg_tok_s": round(kit_tg, 2), "llama_bench_tg_tok_s": round(lb_tg, 2),
                    "llama_bench_pp_tok_s": round(lb[f"pp{args.n_prompt}"]["avg_ts"], 2),
                    "harness_tg_ratio": llama_bench.harness_ratio(kit_tg, lb_tg),
@@ -120,14 +163,23 @@ def main(argv: list[str] | None = None) -> int:
     gains = {}
     for quant in args.quants.split(","):
         plain, heart = (next(r for r in rows if r["quant"] == quant and r["imatrix"] is c) for c in (False, True))
-        gains[quant] = {"top1_gain": round(heart["top1_agreement"] - plain["top1_agreement"], 4),
-                        "kl_change": round(heart["kl_mean"] - plain["kl_mean"], 4)}
+        gains[quant] = {**{s: paired_gain(positions[quant, True][s], positions[quant, False][s])
+                           for s in FIDELITY_SETS},
+                        "choosing_prompts": {"top1_gain": round(heart["top1_agreement"] - plain["top1_agreement"], 4),
+                                             "kl_change": round(heart["kl_mean"] - plain["kl_mean"], 4)},
+                        "bytes": {"plain": plain["bytes"], "imatrix": heart["bytes"],
+                                  "equal": plain["bytes"] == heart["bytes"]}}
     write_json_atomic(args.results, {
         **prov,
         "command": "python benchmarks/gguf_imatrix.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "machine": {**prov["machine"], "bandwidth_bytes_s": bw}, "threads": args.threads,
         "imatrix": {**record, "pairs": len(imatrix.heart_pairs())},
         "parity": {"prompts": len(ref.prompt_ids), "tf_tokens": 64, "greedy_tokens": ref.greedy_tokens},
+        "sets": fidelity_sets(refs, ref),
+        "gain_method": "imatrix build minus plain build on the same positions: mean of the per-position "
+                       "differences (same_top as 0/1 → top1_gain; kld → kld_change) ± 1.96·sd/√n; "
+                       "'heldout' is the verdict, 'choosing_documents' and 'choosing_prompts' (unpaired, "
+                       "no interval) are the choosing set's view",
         "timing": {"n_prompt": args.n_prompt, "n_gen": args.n_gen, "repetitions": args.repetitions,
                    "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default")},
         "rows": rows, "imatrix_gain": gains})

@@ -233,10 +233,16 @@ def _answer_logits(model, ids, keep: int):
     return logits[-keep:-1]
 
 
-def measure(runtime, ref: Reference) -> fidelity.Statistics:
-    """llama.cpp's fidelity statistics of one runtime (``parity.Runtime``) against ``ref``."""
+def position_figures(runtime, ref: Reference) -> fidelity.PositionFigures:
+    """Per-position KLD, Δp and same-top of one runtime (``parity.Runtime``) against ``ref``, the
+    documents joined in order (two builds measured against one ``ref`` pair position by position)."""
     parts = []
     for ids, start, rows in ref.spans():
         got = runtime.logits(ids)[start - 1:len(ids) - 1]
         parts.append(fidelity.compare(ref.rows.rows(rows), got, np.asarray(ids[start:])))
-    return fidelity.summarize(fidelity.join(parts)).rounded()
+    return fidelity.join(parts)
+
+
+def measure(runtime, ref: Reference) -> fidelity.Statistics:
+    """llama.cpp's fidelity statistics of one runtime (``parity.Runtime``) against ``ref``."""
+    return fidelity.summarize(position_figures(runtime, ref)).rounded()
