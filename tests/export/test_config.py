@@ -59,4 +59,21 @@ def test_threshold_override(tmp_path):
     path.write_text('builds = ["gguf:q8_0"]\n[thresholds.q8_0]\ntop1_agreement = 0.99\n')
     t = load_device_profile(path)
     assert t.thresholds_for("q8_0")["top1_agreement"] == 0.99
-    assert t.thresholds_for("q8_0")["kl_mean"] == 0.05
+    from edgemed.export.config import DEFAULT_THRESHOLDS
+
+    assert t.thresholds_for("q8_0")["kl_mean"] == DEFAULT_THRESHOLDS["q8_0"]["kl_mean"]  # the rest kept
+
+
+def test_default_top1_and_kl_bounds_are_the_ones_chosen_on_the_choosing_documents():
+    # benchmarks/fidelity_bounds.py chose them (never reading a held-out figure); the table copies them
+    import json
+    from pathlib import Path
+
+    from edgemed.export.config import DEFAULT_THRESHOLDS
+
+    results = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "fidelity_bounds.json"
+    chosen = json.loads(results.read_text())["bounds"]
+    assert set(chosen) == set(DEFAULT_THRESHOLDS)
+    for quant, bounds in chosen.items():
+        for key in ("top1_agreement", "kl_mean"):
+            assert DEFAULT_THRESHOLDS[quant][key] == bounds[key], (quant, key)
