@@ -48,7 +48,11 @@ def timed_worker_env() -> dict[str, str]:
     (spin briefly, then sleep), unless the user chose one. PASSIVE cost 40 % of decode speed on an
     idle machine (benchmarks/results/llamacpp_build.json), so it is kept for processes that share cores."""
     env = dict(os.environ)
-    if env.pop(DEFAULTED, None) == "1":
+    # The user chose a policy only if one is set and edgemed did not set it. A parent that never
+    # loaded a runtime has set nothing: its worker must still be told to keep OpenMP's default, or
+    # loading llama.cpp there would set PASSIVE (a script that reused an export timed every GGUF
+    # at 0.30-0.45 of llama-bench that way).
+    if env.pop(DEFAULTED, None) == "1" or "OMP_WAIT_POLICY" not in env:
         env.pop("OMP_WAIT_POLICY", None)
         env[KEEP_OPENMP_DEFAULT] = "1"
     return env

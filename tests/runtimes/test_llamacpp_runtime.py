@@ -71,6 +71,10 @@ def test_timed_bench_workers_get_openmps_default_unless_the_user_chose(monkeypat
     runtime.set_wait_policy()
     env = runtime.timed_worker_env()
     assert "OMP_WAIT_POLICY" not in env and env[runtime.KEEP_OPENMP_DEFAULT] == "1"
+    # a parent that never loaded a runtime (nothing set yet): the worker still keeps OpenMP's default
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    monkeypatch.delenv(runtime.DEFAULTED, raising=False)
+    assert runtime.timed_worker_env()[runtime.KEEP_OPENMP_DEFAULT] == "1"
     monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
     monkeypatch.delenv(runtime.DEFAULTED, raising=False)
     assert runtime.timed_worker_env()["OMP_WAIT_POLICY"] == "ACTIVE"
