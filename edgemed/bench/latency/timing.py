@@ -31,11 +31,16 @@ def tests_for(cfg: LatencyConfig) -> list[tuple[str, int, int]]:
     return [(f"pp{cfg.n_prompt}", cfg.n_prompt, 0), (f"tg{cfg.n_gen}", 0, cfg.n_gen)]
 
 
+# How the runners time, as part of every resume key: bumped when a runner changes what it times, so
+# rows timed the old way are timed again instead of resumed (2: llama.cpp with flash attention on).
+TIMER_VERSION = 2
+
+
 def latency_key(target: Target, cfg: LatencyConfig, threads: int, device: str) -> str:
     """Resume key: the build's bytes and every setting that changes the timing (``device`` is the
     requested one, auto or cpu, so the stage can decide without loading the runtime)."""
     return target.key(repetitions=cfg.repetitions, warmup=cfg.warmup, threads=threads, device=device,
-                      n_gpu_layers=cfg.n_gpu_layers)
+                      n_gpu_layers=cfg.n_gpu_layers, timer=TIMER_VERSION)
 
 
 def pending_tests(target: Target, cfg: LatencyConfig, threads: int, device: str, out: Path) -> list[str]:
