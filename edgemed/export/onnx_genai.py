@@ -45,11 +45,13 @@ SUPPORTED_ARCHITECTURES = frozenset({
 RECIPES: dict[str, dict] = {
     "fp32": {},
     "int8": {"bits": 8, "block_size": 32, "keep": {}},
-    # Only the MLP gate/up projections (half the weights) in 4 bits, every block asymmetric: on
-    # SmolLM2-135M, whose fp32 weights are themselves a dequantized Q4_1 (asymmetric blocks), this
-    # is the one mix of benchmarks/genai_frontier.py that keeps top-1 >= 0.85 (all int4: 0.64-0.67).
+    # Only the MLP up projections in 4 bits, every block asymmetric (SmolLM2-135M's fp32 weights are
+    # themselves a dequantized Q4_1, asymmetric blocks): the smallest mix of benchmarks/
+    # genai_frontier.py whose top-1 stays >= 0.85 at its 95 % lower bound on the choosing documents,
+    # chosen there and then met on the held-out set (genai_frontier.json). gate+up in 4 bits, the
+    # earlier choice, sat at 0.846 [0.837, 0.855] on held-out text: undecided.
     "int4": {"bits": 4, "block_size": 32, "symmetric": False,
-             "keep": {"/lm_head/": 8, "/mlp/down_proj/": 8, "/attn/": 8}},
+             "keep": {"/lm_head/": 8, "/mlp/down_proj/": 8, "/mlp/gate_proj/": 8, "/attn/": 8}},
 }
 
 

@@ -46,8 +46,8 @@ def test_builds_are_recorded_like_every_other_build(tiny_export):
     # (Its status says "failed" only because 4 greedy tokens cannot reach the fp32 bound of 24.)
     assert fp32.parity.top1_agreement >= 0.99 and fp32.parity.kl_mean < 1e-3
     assert fp32.parity.greedy_match_len_mean == 4.0
-    # The int4 recipe: MLP gate/up projections at 4 bits; attention, down-projections, LM head at 8.
-    assert int4.tensor_types == {"int4": 4, "int8": 7} == onnx_genai.matmul_types(int4.abspath)
+    # The int4 recipe: MLP up projections at 4 bits; attention, gate/down projections, LM head at 8.
+    assert int4.tensor_types == {"int4": 2, "int8": 9} == onnx_genai.matmul_types(int4.abspath)
     assert int4.bytes < fp32.bytes
     # Its blocks are asymmetric: a zero point each, 4-bit and 8-bit alike.
     import onnx
@@ -101,8 +101,9 @@ def test_unsupported_architecture_fails_before_building(tiny_model_dir, tmp_path
 
 @pytest.mark.slow
 def test_default_model_int4_is_fast_and_faithful(tmp_path):
-    """SmolLM2-135M: the mixed int4 build keeps top-1 >= 0.85 with fp32 on held-out heart text."""
+    """SmolLM2-135M: the mixed int4 build keeps top-1 >= 0.85 with fp32 on held-out heart text, at the
+    lower end of its 95 % interval (0.862 in genai_frontier.json)."""
     manifest = stage.run(ExportConfig(model="default", out=str(tmp_path / "out"), formats="onnx-genai:int4"))
     int4 = manifest.artifact("onnx-genai-int4")
     assert int4.status == "passed" and int4.parity.tokenizer_equal
-    assert int4.parity.top1_agreement >= 0.85, int4.parity  # 0.854 in genai_frontier.json
+    assert int4.parity.heldout.top1_ci_low >= 0.85, int4.parity.heldout
