@@ -67,7 +67,10 @@ def test_merged_qwen3_exports_and_passes_parity(exported):
     assert manifest.source.architecture == "Qwen3ForCausalLM"
     assert [a.name for a in manifest.artifacts] == ["gguf-f16", "gguf-q8_0", "gguf-q4_0", "onnx-fp32"]
     fig = {a.quant: a.parity for a in manifest.artifacts}
-    assert all(a.status == "passed" and a.parity.tokenizer_equal for a in manifest.artifacts)
+    # On the quick held-out subset a faithful f16 (one miss in a few hundred positions) can straddle
+    # its 0.99 bound: undecided, kept. None may fail.
+    assert all(a.usable and a.parity.tokenizer_equal for a in manifest.artifacts), \
+        [(a.name, a.status) for a in manifest.artifacts]
     assert fig["fp32"].top1_agreement == 1.0 and fig["f16"].top1_agreement >= 0.98
     assert fig["f16"].kl_mean < fig["q8_0"].kl_mean < fig["q4_0"].kl_mean  # the quants are really different
     f16 = manifest.artifact("gguf-f16").abspath
@@ -90,7 +93,7 @@ def test_tied_head_qwen3_converts_without_output_tensor(default_model_dir, tmp_p
     assert main(["export", "--model", str(model), "--profile", str(profile(tmp_path)), "--out", str(out),
                  "--formats", "gguf:f16", *PARITY, *QUICK_HELDOUT]) == 0
     a = load_manifest(out).artifact("gguf-f16")
-    assert a.status == "passed" and a.parity.top1_agreement >= 0.98
+    assert a.usable and a.parity.top1_agreement >= 0.98, a.status  # undecided on the quick subset: kept
     assert "output.weight" not in gguf_tensor_names(a.abspath)  # llama.cpp reuses token_embd
 
 

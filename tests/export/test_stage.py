@@ -43,8 +43,12 @@ def export(tmp_path_factory):
 def assert_all_pass(manifest, builds):
     assert [a.name for a in manifest.artifacts] == [b.replace(":", "-") for b in builds]
     for a in manifest.artifacts:
-        assert a.status == "passed", (a.name, a.parity)
-        assert a.parity.passed and a.parity.tokenizer_equal and a.parity.n_prompts == 8
+        # 4 held-out documents (about 1,000 positions) cannot always decide a bound a faithful build
+        # sits near (q8_0 ≈ 0.955 against 0.94): undecided is kept; no build may fail
+        assert a.usable, (a.name, a.status, a.parity.gates)
+        assert a.parity.passed == (a.status == "passed")
+        assert not [g for g in a.parity.gates.values() if g["verdict"] == "missed"], a.parity.gates
+        assert a.parity.tokenizer_equal and a.parity.n_prompts == 8
         assert a.parity.thresholds == DEFAULT_THRESHOLDS[a.quant]
 
 
