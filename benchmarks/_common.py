@@ -79,12 +79,14 @@ def fidelity_references(model_dir: str | os.PathLike, work: Path, threads: int =
     the token ids beside it as .json (re-used while the model path and the documents are the same)."""
     from edgemed.export import heldout
 
-    return {"choosing_documents": _cached_reference(model_dir, work / "choosing-source.npy", threads,
+    return {"choosing_documents": cached_reference(model_dir, work / "choosing-source.npy", threads,
                                                     heldout.choosing_documents()),
-            "heldout": _cached_reference(model_dir, work / "heldout-source.npy", threads, None)}
+            "heldout": cached_reference(model_dir, work / "heldout-source.npy", threads, None)}
 
 
-def _cached_reference(model_dir, npy: Path, threads: int, documents):
+def cached_reference(model_dir, npy: Path, threads: int, documents):
+    """The fp32 reference on ``documents`` (None: the held-out set), from ``npy`` and the .json beside
+    it when they were made for the same model and documents, else computed and stored there."""
     import json
 
     import numpy as np

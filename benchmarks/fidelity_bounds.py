@@ -39,7 +39,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from _common import provenance, write_result  # noqa: E402  (benchmarks/ is the script's folder)
+from _common import cached_reference, provenance, write_result  # noqa: E402  (benchmarks/ is the script's folder)
 
 BUILDS = ("gguf:f16,gguf:q8_0,gguf:q5_k_m,gguf:q4_k_m,gguf:q4_0,gguf:q3_k_m,gguf:q2_k,"
           "onnx:fp32,onnx:int8,onnx:int4,onnx-genai:fp32,onnx-genai:int8,onnx-genai:int4")
@@ -90,8 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         export(ExportConfig(model="default", out=str(out), formats=args.builds, allow_degraded=True,
                             threads=args.threads))
     docs = heldout.choosing_documents()
-    ref = heldout.torch_reference(resolve_model("default"), work / "choosing-source.npy", args.threads,
-                                  documents=docs)
+    ref = cached_reference(resolve_model("default"), work / "choosing-source.npy", args.threads, docs)
     rows = []
     for a in load_manifest(manifest).artifacts:
         if a.name not in wanted:

@@ -60,17 +60,14 @@ def heldout_documents() -> tuple[Document, ...]:
     >>> docs[0].doc_id, sum(d.doc_id.startswith("healthbench:") for d in docs) > 10
     ('edgemed-heart:ehr-010', True)
     """
-    from edgemed.data.healthbench import load_healthbench, load_ideal_completions
+    from edgemed.data.healthbench import load_healthbench
     from edgemed.data.heart import heart_subset
     from edgemed.data.rar import load_rar_medicine
     from edgemed.export.imatrix import HELD_OUT_SPLIT
 
     docs = [Document(f"edgemed-heart:{r.prompt_id}", r.user_text, r.reference_answer)
             for r in load_rar_medicine("edgemed-heart") if r.split == HELD_OUT_SPLIT and r.reference_answer]
-    ideal = load_ideal_completions()
-    docs += [Document(f"healthbench:{r.prompt_id}", r.user_text, ideal[r.prompt_id])
-             for r in heart_subset(load_healthbench(), HEART_RULE).records
-             if r.prompt_id in ideal and [m["role"] for m in r.prompt] == ["user"]]
+    docs += ideal_chats(heart_subset(load_healthbench(), HEART_RULE).records)
     seen = ngrams(calibration_texts() + choosing_texts())
     kept = [d for d in docs if not ngrams([d.question, d.answer]) & seen]
     if len(kept) < len(docs):
@@ -92,23 +89,30 @@ def choosing_documents() -> tuple[Document, ...]:
     >>> {d.doc_id for d in docs}.isdisjoint(d.doc_id for d in heldout_documents())
     True
     """
-    from edgemed.data.healthbench import load_healthbench, load_ideal_completions
+    from edgemed.data.healthbench import load_healthbench
     from edgemed.data.heart import heart_subset
 
     records = load_healthbench()
     heart = {r.prompt_id for r in heart_subset(records, HEART_RULE).records}
-    ideal = load_ideal_completions()
     seen = ngrams(calibration_texts() + [t for d in heldout_documents() for t in (d.question, d.answer)])
     out = []
-    for r in records:
-        if r.prompt_id in heart or r.prompt_id not in ideal or [m["role"] for m in r.prompt] != ["user"]:
-            continue
-        doc = Document(f"healthbench:{r.prompt_id}", r.user_text, ideal[r.prompt_id])
+    for doc in ideal_chats([r for r in records if r.prompt_id not in heart]):
         if not ngrams([doc.question, doc.answer]) & seen:
             out.append(doc)
         if len(out) == CHOOSING_DOCS:
             break
     return tuple(out)
+
+
+def ideal_chats(records) -> list[Document]:
+    """The single-turn HealthBench ``records`` that carry a physician-written ideal completion, as
+    (question, ideal answer) documents, in order: what both the held-out and the choosing documents
+    are made of (heart records for the one, the rest for the other)."""
+    from edgemed.data.healthbench import load_ideal_completions
+
+    ideal = load_ideal_completions()
+    return [Document(f"healthbench:{r.prompt_id}", r.user_text, ideal[r.prompt_id]) for r in records
+            if r.prompt_id in ideal and [m["role"] for m in r.prompt] == ["user"]]
 
 
 def calibration_texts() -> list[str]:
