@@ -100,7 +100,7 @@ def heldout_line(p) -> str:
     """
     h = p.heldout
     gates = ", ".join(f"{g['statistic']} {'≥' if g['at_least'] else '≤'} {g['bound']:g} {g['verdict']}"
-                      for g in p.gates.values() if not g.get("informational"))
+                      for g in p.deciding_gates.values())
     return (f"{h.n_positions} positions; KLD {h.kld_mean:.4f} ± {h.kld_mean_se:.4f} (median {h.kld_median:.4f}, "
             f"99% {h.kld_p99:.4f}, 99.9% {h.kld_p999:.4f}); mean Δp {100 * h.dp_mean:.3f} %; same top p "
             f"{100 * h.same_top_p:.2f} %; top-1 {h.top1:.3f} [{h.top1_ci_low:.3f}, {h.top1_ci_high:.3f}]"

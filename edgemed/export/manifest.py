@@ -80,6 +80,11 @@ class Parity:
     heldout: Statistics | None = None
     gates: dict[str, dict[str, Any]] = field(default_factory=dict)
 
+    @property
+    def deciding_gates(self) -> dict[str, dict[str, Any]]:
+        """The gates that decide the status (not the informational figures recorded beside them)."""
+        return {k: g for k, g in self.gates.items() if not g.get("informational")}
+
 
 @dataclass
 class Artifact:

@@ -122,8 +122,7 @@ def _gates_in_words(p, verdict: str) -> str:
     """The bounds with this verdict (``missed``, ``undecided``): statistic, interval, bound."""
     return "; ".join(f"{g['statistic']} [{g['low']:.4f}, {g['high']:.4f}] against "
                      f"{'≥' if g['at_least'] else '≤'} {g['bound']:g} ({key})"
-                     for key, g in (p.gates if p else {}).items()
-                     if g["verdict"] == verdict and not g.get("informational"))
+                     for key, g in (p.deciding_gates if p else {}).items() if g["verdict"] == verdict)
 
 
 def _build_one(work: "_Work", build: BuildSpec, key: str, out: Path) -> Artifact:
