@@ -1,23 +1,25 @@
-"""Judges measured: fit the local LLM judge's threshold and blend on TUNE cases, then score every
-judge on the shipped HELD-OUT cases that nothing was tuned on.
+"""Judges measured: fit the local LLM judge's thresholds and blend on TUNE cases, then score every
+judge on a held-out set that nothing was tuned on.
 
-    .venv/bin/python benchmarks/judge_eval.py tune       # ≈ 15 min: writes the frozen calibration
-    .venv/bin/python benchmarks/judge_eval.py heldout    # ≈ 30 min: writes results + recorded accuracy
+    .venv/bin/python benchmarks/judge_eval.py tune       # ≈ 30 min: writes the frozen calibration
+    .venv/bin/python benchmarks/judge_eval.py fresh3     # ≈ 10 min: the unspent held-out set, measured once
     .venv/bin/python benchmarks/judge_eval.py timing     # ≈ 6 min: only the HealthBench-length timing, redone
 
-Order matters and is the point: ``tune`` reads only the tune cases (edgemed/judges/proxy/assets/
-cases.jsonl, 540 cases) and writes edgemed/judges/assets/judge_calibration.json (P(yes) threshold,
-proxy-blend weights, their grouped cross-validated accuracy on tune). ``heldout`` never fits
-anything: it runs ``edgemed judge eval``'s code on edgemed/judges/assets/judge_cases_heldout.jsonl
-for the proxy, the LLM judge and the blend, measures the KV-prefix saving and the cost per criterion
-on HealthBench-length answers, and writes benchmarks/results/judge_eval.json plus
-edgemed/judges/assets/judge_accuracy.json (fingerprint → held-out accuracy, read by the reports).
+Order matters and is the point: ``tune`` reads the tune cases (edgemed/judges/proxy/assets/cases.jsonl,
+540) and the held-out sets already spent (SPENT_SETS: each measured once, then it became tuning data),
+and writes edgemed/judges/assets/judge_calibration.json (P(yes) thresholds, proxy-blend weights, their
+grouped cross-validated accuracy). A held-out stage (``heldout``, ``fresh``…) never fits anything: it
+runs ``edgemed judge eval``'s code on its cases for the proxy, the LLM judge and the blend, writes
+benchmarks/results/judge_eval*.json and rebuilds edgemed/judges/assets/judge_accuracy.json
+(fingerprint → held-out accuracy, read by the reports); it refuses a set the calibration was fitted on.
+``timing`` measures the KV-prefix saving and the cost per criterion on HealthBench-length answers.
 The fitting and both package assets are ``edgemed.judges.tuning``'s; this script grades and records.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import time
@@ -39,7 +41,18 @@ from edgemed.judges.tuning import fit_per_sign, recorded_accuracies, write_calib
 RESULTS = ROOT / "benchmarks" / "results"
 # Held-out sets written fresh for the judge (each with a .md saying how), each used once: stage → (cases, results)
 FRESH_SETS = {"fresh": ("judge_cases_fresh.jsonl", "judge_eval_fresh.json"),
-              "fresh2": ("judge_cases_fresh2.jsonl", "judge_eval_fresh2.json")}
+              "fresh2": ("judge_cases_fresh2.jsonl", "judge_eval_fresh2.json"),
+              "fresh3": ("judge_cases_fresh3.jsonl", "judge_eval_fresh3.json")}
+# Held-out sets already measured once: spent as held-out, they join the tune cases (``tune`` fits on
+# them too, and the stages that measured them refuse to run against a calibration fitted on them).
+SPENT_SETS = ("heldout", "fresh", "fresh2")
+
+
+def case_file(stage: str) -> Path:
+    """The case file a held-out stage reads."""
+    if stage == "heldout":
+        return ev.SHIPPED_HELDOUT
+    return ROOT / "edgemed" / "judges" / "assets" / FRESH_SETS[stage][0]
 
 
 def here() -> dict:
@@ -75,40 +88,68 @@ class _RawJudge:
 
 
 def tune(args) -> None:
-    """Fit the LLM judge's thresholds and the LLM+proxy blend on the tune cases only, one of each for
-    positive criteria and one for pitfalls (their P(yes) behave differently: "is the mistake present?"
-    gets a hesitant yes), with grouped 5-fold CV figures for both the single and the per-sign fit."""
+    """Fit the LLM judge's thresholds and the LLM+proxy blend on the tune cases and the spent held-out
+    sets, one of each for positive criteria and one for pitfalls (their P(yes) behave differently), with
+    scenario-grouped 5-fold CV figures, pooled and per source, for both the single and the per-sign fit.
+
+    The proxy's P(met) is out-of-fold on its own tune cases; on the spent sets the shipped proxy
+    (fitted on the tune cases only) grades them as it would any new case."""
+    from edgemed.judges import build_judge
     from edgemed.judges.proxy import tuning
+    from edgemed.judges.yesno import prompt_digest
 
     cases = ev.load_cases(tuning.default_cases_path())
     raw_cases = tuning.load_cases()
     assert [c["id"] for c in raw_cases] == [c.id for c in cases], "tune files disagree"
-    from edgemed.judges.yesno import prompt_digest
-
-    scratch = RESULTS / ".judge_tune_p_llm.json"  # survives a crash below; keyed on the prompt digest
+    # P(yes) per source survives a crash (or a second fit) in a scratch file keyed on the prompt digest
+    scratch = RESULTS / ".judge_tune_p_llm.json"
     saved = json.loads(scratch.read_text()) if scratch.is_file() else {}
+    saved = saved.get(prompt_digest(), {}) if "digest" not in saved else {}  # older single-set layout: ignore
     recorded = json.loads((RESULTS / "judge_tune.json").read_text()) if (RESULTS / "judge_tune.json").is_file() else {}
-    if saved.get("digest") == prompt_digest() and len(saved.get("p", [])) == len(cases):
-        p_llm, source = np.array(saved["p"]), "scratch"
-    elif args.reuse_p and recorded.get("prompt_digest", prompt_digest()) == prompt_digest() \
-            and recorded.get("ids") == [c.id for c in cases]:
-        # the recorded pass of the same prompt (an earlier llama.cpp batch schedule: P(yes) within ~0.05)
-        p_llm, source = np.array(recorded["p_llm"]), f"judge_tune.json of {recorded.get('commit', '?')[:7]}"
-    else:
-        print(f"tune: {len(cases)} cases; LLM judge P(yes) ...", flush=True)
-        p_llm, source = np.array(_collect(cases)), "this run"
-        scratch.write_text(json.dumps({"digest": prompt_digest(), "p": p_llm.tolist()}))
-    x, absent = tuning.case_features(raw_cases)
-    p_proxy = tuning.cross_validated_met(x, absent, raw_cases)  # out-of-fold: never saw its scenario
-    calibration, figures = fit_per_sign(p_llm, p_proxy, cases, raw_cases)
+    sets = {"tune": (cases, raw_cases)}
+    for name in SPENT_SETS:
+        spent = ev.load_cases(case_file(name))
+        # scenario = the set and the question (one response per question in these files), for grouped folds
+        sets[name] = (spent, [{"id": f"{name}_{hashlib.sha256(c.q.encode()).hexdigest()[:10]}-{c.id}",
+                               "response": c.response} for c in spent])
+    p_llm, p_proxy, sources, origin = [], [], [], {}
+    for name, (set_cases, _) in sets.items():
+        ids = [c.id for c in set_cases]
+        if saved.get(name, {}).get("ids") == ids:
+            p, origin[name] = saved[name]["p"], "an earlier pass of this prompt (scratch file)"
+        elif name == "tune" and args.reuse_p and recorded.get("prompt_digest") == prompt_digest() \
+                and recorded.get("ids", [])[:len(ids)] == ids:
+            p = recorded["p_llm"][:len(ids)]  # the recorded pass of the same prompt
+            origin[name] = f"judge_tune.json of {recorded.get('commit', '?')[:7]}"
+        else:
+            origin[name] = "this run"
+            print(f"tune: {name}: {len(set_cases)} cases; LLM judge P(yes) ...", flush=True)
+            p = _collect(set_cases)
+            full = json.loads(scratch.read_text()) if scratch.is_file() else {}
+            full = {} if "digest" in full else full
+            full.setdefault(prompt_digest(), {})[name] = {"ids": ids, "p": p}
+            scratch.write_text(json.dumps(full))
+        p_llm += list(p)
+        sources += [name] * len(set_cases)
+        if name == "tune":
+            x, absent = tuning.case_features(raw_cases)
+            p_proxy += tuning.cross_validated_met(x, absent, raw_cases).tolist()  # never saw its scenario
+        else:
+            with build_judge({"backend": "proxy", "cache_path": "off"}) as judge:
+                p_proxy += [0.5 if v is None else float(v) for v in ev.judge_cases(judge, set_cases)[1]]
+    all_cases = [c for set_cases, _ in sets.values() for c in set_cases]
+    all_raw = [r for _, raw in sets.values() for r in raw]
+    calibration, figures = fit_per_sign(np.array(p_llm), np.array(p_proxy), all_cases, all_raw, sources)
     out = {"script": "benchmarks/judge_eval.py tune", **here(), "cases": "edgemed/judges/proxy/assets/cases.jsonl",
-           "prompt_digest": prompt_digest(), "p_llm_source": source, **calibration, "tune_figures": figures,
-           "note": "fitted on tune cases only, one threshold and blend for positive criteria and one for pitfalls "
-                   "(chosen over the single fit by grouped 5-fold CV on the tune cases); frozen before any held-out run"}
+           "tune_sets": {name: str(case_file(name).relative_to(ROOT)) for name in SPENT_SETS},
+           "prompt_digest": prompt_digest(), "p_llm_source": origin, **calibration, "tune_figures": figures,
+           "note": "fitted on the tune cases and on the held-out sets already spent (tune_sets), one threshold "
+                   "and blend for positive criteria and one for pitfalls; frozen before any run on an unspent set"}
     write_calibration(out)
-    write_json_atomic(RESULTS / "judge_tune.json", {**out, "p_llm": p_llm.tolist(), "p_proxy_oof": p_proxy.tolist(),
-                                                   "ids": [c.id for c in cases]})
-    print(json.dumps(figures, indent=1))
+    write_json_atomic(RESULTS / "judge_tune.json", {**out, "p_llm": p_llm, "p_proxy_oof": p_proxy,
+                                                   "sources": sources, "ids": [c.id for c in all_cases]})
+    print(json.dumps({k: figures[k] for k in ("n", "llm_cv_threshold_per_sign", "blend_cv_per_sign", "by_source")},
+                     indent=1))
 
 
 def _collect(cases) -> list[float]:
@@ -124,11 +165,14 @@ def heldout(args) -> None:
     from edgemed.judges.yesno import load_calibration
 
     fresh = args.stage in FRESH_SETS
-    case_file = ROOT / "edgemed" / "judges" / "assets" / FRESH_SETS[args.stage][0] if fresh else ev.SHIPPED_HELDOUT
-    cases = ev.load_cases(case_file)
+    fitted_on = json.loads(CALIBRATION.read_text()).get("tune_sets", {})
+    if args.stage in fitted_on:
+        sys.exit(f"judge_eval.py {args.stage}: {CALIBRATION.name} was fitted on these cases "
+                 f"({fitted_on[args.stage]}); a figure on them would be a training figure")
+    cases = ev.load_cases(case_file(args.stage))
     labels = [c.met for c in cases]
     out = {"script": f"benchmarks/judge_eval.py {args.stage}", **here(),
-           "cases": str(Path(case_file).relative_to(ROOT)), "n": len(cases),
+           "cases": str(case_file(args.stage).relative_to(ROOT)), "n": len(cases),
            "calibration": json.loads(CALIBRATION.read_text())["date"],
            "load_average_at_start": LOAD_AT_START,
            "judges": [{"judge": "always not met", "fingerprint": None,
@@ -176,9 +220,6 @@ def heldout(args) -> None:
     note = "one pass of the blend judge; seconds include the proxy"
     record("local LLM judge alone (Qwen2.5-Coder-1.5B Q4_K_M, yes/no)", llm_fp, llm_preds, seconds, timing_note=note)
     record("local LLM judge + proxy blend (the llamacpp default)", blend_fp, blend_preds, seconds, timing_note=note)
-    if fresh:
-        print(json.dumps({r["judge"]: round(r["accuracy"], 3) for r in out["judges"]}, indent=1))
-        return
     record_stage(args)  # the shipped held-out set's figures join those of the fresh sets
     print(json.dumps({r["judge"]: round(r["accuracy"], 3) for r in out["judges"]}, indent=1))
 
@@ -273,7 +314,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("stage", choices=["tune", "heldout", *FRESH_SETS, "timing", "record"],
                     help="tune: fit on tune cases; heldout: measure on the shipped held-out cases, fit nothing; "
-                         "fresh, fresh2: the same on a set written fresh for the judge (judge_eval_<set>.json); "
+                         "fresh, fresh2, fresh3: the same on a set written fresh for the judge (judge_eval_<set>.json); "
                          "timing: redo the cost figure on an idle machine and update judge_eval.json; "
                          "record: rebuild the package's recorded accuracies from those files.")
     ap.add_argument("--threads", type=int, default=2, help="llama.cpp threads (2 = this machine's cores).")
@@ -282,8 +323,8 @@ def main() -> int:
     ap.add_argument("--reference-records", type=int, default=1,
                     help="timing: answers the slow no-prefix-reuse reference grades (it only sets a ratio).")
     ap.add_argument("--reuse-p", action="store_true",
-                    help="tune: reuse the P(yes) recorded in judge_tune.json for the same prompt instead of "
-                         "grading the 540 tune cases again (only the fit changes).")
+                    help="tune: reuse the tune cases' P(yes) recorded in judge_tune.json for the same prompt "
+                         "instead of grading the 540 tune cases again (only the fit changes).")
     args = ap.parse_args()
     {"tune": tune, "heldout": heldout, "timing": timing_only, "record": record_stage,
      **{k: heldout for k in FRESH_SETS}}[args.stage](args)

@@ -50,11 +50,13 @@ def per_kind(cases: Sequence[ev.Case], pred: Sequence[bool]) -> dict[str, float]
 
 
 def fit_per_sign(p_llm: np.ndarray, p_proxy: np.ndarray, cases: Sequence[ev.Case],
-                 raw_cases: list[dict]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(calibration entries, tune figures) for the judge's P(yes) ``p_llm`` and the proxy's out-of-fold
-    ``p_proxy`` on the tune cases (``raw_cases``: the same cases as the proxy's tuning reads them,
-    for its scenario-grouped folds). The calibration is fitted on every tune case; the figures are
-    each fit's accuracy on folds it did not see."""
+                 raw_cases: list[dict], sources: Sequence[str] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(calibration entries, tune figures) for the judge's P(yes) ``p_llm`` and the proxy's P(met)
+    ``p_proxy`` (out-of-fold, or from a proxy never fitted on the case) on the tune cases
+    (``raw_cases``: dicts with the ``id`` whose part before the first dash names the scenario, and
+    the ``response``, for scenario-grouped folds). The calibration is fitted on every tune case; the
+    figures are each fit's accuracy on folds it did not see, pooled and, with ``sources`` (one name
+    per case: the file it came from), per source."""
     from edgemed.judges.proxy import tuning
 
     labels = np.array([c.met for c in cases])
@@ -93,6 +95,15 @@ def fit_per_sign(p_llm: np.ndarray, p_proxy: np.ndarray, cases: Sequence[ev.Case
         "per_kind_blend_cv_per_sign": per_kind(cases, oof_blend_sign >= 0.5),
         "per_kind_llm_cv_per_sign": per_kind(cases, oof_llm_sign),
     }
+    if sources is not None:
+        src = np.asarray(sources)
+        figures["by_source"] = {name: {
+            "n": int((src == name).sum()),
+            "llm_cv_threshold_per_sign": float((oof_llm_sign == labels)[src == name].mean()),
+            "blend_cv_per_sign": float(((oof_blend_sign >= 0.5) == labels)[src == name].mean()),
+            "pitfall_present_blend_cv_per_sign": float(((oof_blend_sign >= 0.5) == labels)[
+                (src == name) & pitfall & labels].mean()) if ((src == name) & pitfall & labels).any() else None,
+        } for name in dict.fromkeys(sources)}
     calibration = {"threshold": thresholds["positive"], "blend": blends["positive"],
                    "threshold_pitfall": thresholds["pitfall"], "blend_pitfall": blends["pitfall"]}
     return calibration, figures
