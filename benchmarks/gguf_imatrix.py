@@ -46,7 +46,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 from _common import FIDELITY_SETS, fidelity_references, fidelity_sets, provenance  # noqa: E402
-QUANTS = ("q4_k_m", "q4_0", "q3_k_m", "q2_k")
+QUANTS = ("q5_k_m", "q4_k_m", "q4_0", "q3_k_m", "q2_k")  # f16 and q8_0 take no importance matrix
 
 
 def paired_gain(build, other) -> dict:
