@@ -246,9 +246,9 @@ def _by_response(cases) -> dict:
 def timing_only(args) -> None:
     path = RESULTS / "judge_eval.json"
     out = json.loads(path.read_text()) if path.is_file() else {}
-    out["healthbench_length"] = {**healthbench_timing(args), **here()}
+    out[args.timing_key] = {**healthbench_timing(args), **here()}
     write_json_atomic(path, out)
-    print(json.dumps(out["healthbench_length"], indent=1))
+    print(json.dumps(out[args.timing_key], indent=1))
 
 
 LOAD_AT_START = None
@@ -381,6 +381,9 @@ def main() -> int:
                     "(the goal is read on at least 5).")
     ap.add_argument("--reference-records", type=int, default=1,
                     help="timing: answers the slow no-prefix-reuse reference grades (it only sets a ratio).")
+    ap.add_argument("--timing-key", default="healthbench_length",
+                    help="timing: the judge_eval.json key to write, so that another llama.cpp build (put first on "
+                         "PYTHONPATH) is recorded beside the installed one instead of over it.")
     ap.add_argument("--reuse-p", action="store_true",
                     help="tune: reuse the tune cases' P(yes) recorded in judge_tune.json for the same prompt "
                          "instead of grading the 540 tune cases again (only the fit changes).")
