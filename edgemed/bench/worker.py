@@ -35,8 +35,13 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
                for i, r in enumerate(read_jsonl_tolerant(out / PROMPTS))] if qcfg else []
     with open_runner(target, job["threads"], job["device"], lcfg.n_gpu_layers if lcfg else -1) as runner:
         generated = grading.generate_missing(runner, target, records, qcfg, out, progress) if qcfg else 0
+        reference = None
+        if lcfg and lcfg.llama_bench and target.format == "gguf" and runner.info.get("device") == "cpu":
+            from edgemed.bench.latency import llama_bench
+
+            reference = llama_bench.sampler(target.path, job["threads"])  # paired with each repetition
         rows = timing.run_latency(runner, target, lcfg, out, job["machine"], job["isolated"],
-                                   progress) if lcfg else []
+                                   progress, reference) if lcfg else []
         return {"target": target.label, "generated": generated, "latency_tests": [r["test"] for r in rows],
                 "info": runner.info, "load_seconds": runner.load_seconds}
 

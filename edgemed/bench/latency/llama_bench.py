@@ -1,18 +1,22 @@
 """llama-bench as the yardstick: the C++ tool times the same GGUF in the same run as the kit.
 
 ``edgemed bench --latency-reference`` (``latency.llama_bench``) runs llama-bench — built from the
-installed llama-cpp-python's own source, see ``edgemed.export.llama_tools`` — on every GGUF right
-after the kit's runner timed it, with the same threads, prompt and decode lengths, repetitions and
-batch size. Its rows go to ``latency.jsonl`` under their own resume key; the report puts each
-build's kit decode rate beside llama-bench's, so the harness overhead (Python, ctypes, llama-cpp-python)
-is a measured figure, not a guess.
+installed llama-cpp-python's own source, see ``edgemed.export.llama_tools`` — on every GGUF with the
+same threads, prompt and decode lengths, repetitions and batch size. The two are **paired**: inside
+the bench worker, each repetition of the kit's runner is followed by one llama-bench repetition of
+the same test (``sampler``: a fresh llama-bench process, its own warm-up, ``-r 1``), so both rates
+see the machine in the same state; run one after the other, a VM's speed drifting by 10–25 % within
+a minute made the ratio meaningless. Its rows go to ``latency.jsonl`` under their own resume key
+(``paired: true``); the report puts each build's kit rate beside llama-bench's, so the harness
+overhead (Python, ctypes, llama-cpp-python) is a measured figure, not a guess. ``run`` times a GGUF
+whose kit rows were resumed from an earlier run unpaired (``paired: false``).
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from edgemed.bench.config import LatencyConfig
 from edgemed.bench.layout import LATENCY, LLAMA_BENCH
@@ -29,7 +33,7 @@ def bench_key(target: Target, cfg: LatencyConfig, threads: int) -> str:
     True
     """
     return target.key(harness=LLAMA_BENCH, repetitions=cfg.repetitions, threads=threads,
-                      n_prompt=cfg.n_prompt, n_gen=cfg.n_gen)
+                      n_prompt=cfg.n_prompt, n_gen=cfg.n_gen, paired=1)
 
 
 def command(path: str, cfg: LatencyConfig, threads: int) -> list[str]:
@@ -68,6 +72,35 @@ def time_gguf(path: str, cfg: LatencyConfig, threads: int) -> str:
     return run_tool("llama-bench", command(path, cfg, threads), env=timed_worker_env())
 
 
+def sampler(path: str, threads: int) -> Callable[[int, int], dict[str, Any]]:
+    """One llama-bench repetition of one test (``n_prompt`` tokens of prefill, or ``n_gen`` of decode)
+    per call, in a fresh process after its own warm-up: llama-bench's JSON row for it."""
+    def one(n_prompt: int, n_gen: int) -> dict[str, Any]:
+        cfg = LatencyConfig(n_prompt=n_prompt, n_gen=n_gen, repetitions=1)
+        [row] = json.loads(time_gguf(path, cfg, threads))
+        return row
+    return one
+
+
+def paired_row(first: dict[str, Any], samples_ns: list[int], n_tokens: int, target: Target, key: str,
+               test: str) -> dict[str, Any]:
+    """llama-bench's row for a test from the repetitions it ran between the kit's, in its own format.
+
+    >>> t = Target("b/x", "b", "x", "gguf", "q8_0", "/x.gguf", 1, 1, "ab", 1)
+    >>> r = paired_row({"n_gen": 100, "avg_ts": 1.0}, [500_000_000, 1_000_000_000], 100, t, "k", "tg100")
+    >>> r["avg_ts"], r["samples_ts"], r["paired"], r["harness"]
+    (150.0, [200.0, 100.0], True, 'llama-bench')
+    """
+    import statistics
+
+    ts = [n_tokens / (ns / 1e9) for ns in samples_ns]
+    sd = statistics.stdev if len(ts) > 1 else (lambda _: 0.0)
+    return {**first, "avg_ns": int(statistics.mean(samples_ns)), "stddev_ns": int(sd(samples_ns)),
+            "avg_ts": statistics.mean(ts), "stddev_ts": sd(ts), "samples_ns": samples_ns, "samples_ts": ts,
+            "test": test, "target": target.label, "key": key, "harness": LLAMA_BENCH, "paired": True,
+            "format": target.format, "quant": target.quant}
+
+
 def run(target: Target, cfg: LatencyConfig, threads: int, out: Path) -> list[dict[str, Any]]:
     """Time a GGUF with llama-bench unless already logged for these settings; return its rows."""
     if target.format != "gguf":
@@ -76,7 +109,7 @@ def run(target: Target, cfg: LatencyConfig, threads: int, out: Path) -> list[dic
     if done:
         return done
     key = bench_key(target, cfg, threads)
-    rows = parse(time_gguf(target.path, cfg, threads), target, key)
+    rows = [{**r, "paired": False} for r in parse(time_gguf(target.path, cfg, threads), target, key)]
     for row in rows:
         append_jsonl(out / LATENCY, row)
     return rows

@@ -92,8 +92,10 @@ def stats_row(samples_s: list[float], n_tokens: int) -> dict[str, Any]:
 
 
 def run_latency(runner, target: Target, cfg: LatencyConfig, out: Path, machine: dict[str, Any],
-                isolated: bool, progress: bool = True) -> list[dict[str, Any]]:
-    """Run the tests not yet logged for this build; append and return their rows."""
+                isolated: bool, progress: bool = True, reference=None) -> list[dict[str, Any]]:
+    """Run the tests not yet logged for this build; append and return their rows. ``reference``
+    (``llama_bench.sampler``): after each of the kit's repetitions, one repetition of the same test by
+    llama-bench, whose row is logged beside the kit's (``llama_bench.paired_row``)."""
     from edgemed.console import track
 
     info = runner.info
@@ -106,8 +108,11 @@ def run_latency(runner, target: Target, cfg: LatencyConfig, out: Path, machine: 
         run = (lambda: runner.prefill(n_prompt)) if n_prompt else (lambda: runner.decode(n_gen))
         for _ in range(cfg.warmup):
             run()
-        samples = [run() for _ in track(range(cfg.repetitions), f"{name} {target.label}", "rep",
-                                        disable=not progress)]
+        samples, yardstick = [], []
+        for _ in track(range(cfg.repetitions), f"{name} {target.label}", "rep", disable=not progress):
+            samples.append(run())
+            if reference is not None:  # paired: the same test by llama-bench, right after this repetition
+                yardstick.append(reference(n_prompt, n_gen))
         row = {
             # llama-bench's field names, so its tooling reads these rows
             "build_commit": info.get("runtime_version"), "cpu_info": machine["cpu_info"],
@@ -131,6 +136,12 @@ def run_latency(runner, target: Target, cfg: LatencyConfig, out: Path, machine: 
             row["ttft_ms"] = row["avg_ns"] / 1e6
         append_jsonl(out / LATENCY, row)
         rows.append(row)
+        if yardstick:
+            from edgemed.bench.latency import llama_bench
+
+            append_jsonl(out / LATENCY, llama_bench.paired_row(
+                yardstick[0], [int(y["avg_ns"]) for y in yardstick], n_prompt or n_gen, target,
+                llama_bench.bench_key(target, cfg, runner.threads), name))
     return rows
 
 
