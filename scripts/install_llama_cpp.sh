@@ -55,6 +55,48 @@ lib = pathlib.Path(importlib.util.find_spec("llama_cpp").origin).parent / "lib"
 (lib / "edgemed_build.json").write_text(json.dumps({"flavour": sys.argv[1], "cmake_args": sys.argv[2]}) + "\n")
 print(f"llama-cpp-python installed from a {sys.argv[1]} build ({lib})")
 PYEOF
+# A CPU variant beside the portable build, for a machine whose CPU runs it: the same llama-cpp-python
+# compiled with AVX-512 (F/CD/VL/DQ/BW, VNNI, VBMI, BF16; still no AMX). Only its shared libraries are
+# kept, under <venv>/share/edgemed/llama-cpp-variants/NAME/; edgemed.runtimes.llamacpp loads them
+# (LLAMA_CPP_LIB_PATH) when the CPU has every flag in its VARIANTS entry, the portable ones otherwise,
+# so a venv copied to another machine still runs. Prompt processing (the judge) is what it speeds up.
+# EDGEMED_LLAMA_VARIANTS=none skips it (one more ≈ 10 min compile, once per machine).
+VARIANT=x86-64-avx512
+VARIANT_NEEDS="avx2 fma f16c bmi2 avx512f avx512cd avx512vl avx512dq avx512bw avx512_vnni avx512vbmi avx512_bf16"
+VARIANT_FLAGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DGGML_AVX512=ON -DGGML_AVX512_VNNI=ON -DGGML_AVX512_VBMI=ON -DGGML_AVX512_BF16=ON -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF"
+cpu_runs_variant() {
+    [ "$(uname -m)" = "x86_64" ] && [ "${EDGEMED_LLAMA_VARIANTS:-}" != "none" ] || return 1
+    local flags; flags=" $(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | cut -d: -f2) "
+    for f in $VARIANT_NEEDS; do case "$flags" in *" $f "*) ;; *) return 1 ;; esac; done
+}
+if cpu_runs_variant; then
+    VWHEELS="${EDGEMED_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/edgemed/wheels}/llama_cpp_python-$VER-$VARIANT"
+    if ! ls "$VWHEELS"/llama_cpp_python-"$VER"-*.whl >/dev/null 2>&1 \
+            || ! "$PY" -m zipfile -t "$VWHEELS"/llama_cpp_python-"$VER"-*.whl >/dev/null 2>&1; then
+        echo "building the $VARIANT variant of llama-cpp-python $VER (this CPU runs it; about 10 min on 2 cores)"
+        rm -rf "$VWHEELS.partial" && mkdir -p "$VWHEELS.partial"
+        CMAKE_ARGS="$VARIANT_FLAGS" CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-2}" \
+            "$PY" -m pip wheel --no-deps --no-cache-dir --no-binary llama-cpp-python \
+            -w "$VWHEELS.partial" "llama-cpp-python==$VER"
+        rm -rf "$VWHEELS" && mv "$VWHEELS.partial" "$VWHEELS"
+    fi
+    "$PY" - "$VARIANT" "$VARIANT_FLAGS" "$VWHEELS"/llama_cpp_python-"$VER"-*.whl <<'PYEOF'
+import json, pathlib, shutil, sys, zipfile
+name, flags, wheel = sys.argv[1:4]
+dest = pathlib.Path(sys.prefix) / "share" / "edgemed" / "llama-cpp-variants" / name
+tmp = dest.with_name(dest.name + ".partial")
+shutil.rmtree(tmp, ignore_errors=True)
+tmp.mkdir(parents=True)
+with zipfile.ZipFile(wheel) as z:
+    for member in z.namelist():
+        if member.startswith("llama_cpp/lib/") and ".so" in member:
+            (tmp / pathlib.PurePosixPath(member).name).write_bytes(z.read(member))
+(tmp / "edgemed_build.json").write_text(json.dumps({"flavour": name, "cmake_args": flags}) + "\n")
+shutil.rmtree(dest, ignore_errors=True)
+tmp.rename(dest)
+print(f"llama-cpp-python {name} variant libraries in {dest} (loaded where the CPU runs them)")
+PYEOF
+fi
 # llama-imatrix, llama-quantize and llama-bench from the same source, linked to this wheel's libraries
 # (heart-calibrated GGUF quants and the llama-bench yardstick). It asks edgemed where the tools go, so
 # it runs once edgemed imports: from the source tree (the repo root is the cwd of `make install`) or

@@ -49,8 +49,18 @@ def tool_path(name: str) -> Path:
 
 def run_tool(name: str, args: list[str], timeout: float | None = None, env: dict[str, str] | None = None) -> str:
     """Run a tool, return its stdout; its last stderr line in a one-line error on failure. ``env``
-    (default: this process's) matters for timing: OpenMP reads its wait policy from it."""
+    (default: this process's) matters for timing: OpenMP reads its wait policy from it.
+
+    The tools link the portable wheel's libraries by runpath; when the kit loads a CPU variant
+    (``runtimes.llamacpp.select_variant``), ``LD_LIBRARY_PATH`` hands the tool the same variant, so a
+    quant, an importance matrix and a llama-bench yardstick run the kernels the kit runs."""
+    from edgemed.runtimes.llamacpp import select_variant
+
+    select_variant()  # the same choice this process makes (or made) for llama_cpp
     cmd = [str(tool_path(name)), *args]
+    env = dict(os.environ if env is None else env)
+    if env.get("LLAMA_CPP_LIB_PATH"):
+        env["LD_LIBRARY_PATH"] = os.pathsep.join(x for x in (env["LLAMA_CPP_LIB_PATH"], env.get("LD_LIBRARY_PATH")) if x)
     log.info("running %s", " ".join(cmd))
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)

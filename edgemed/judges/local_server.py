@@ -66,9 +66,10 @@ class LocalJudgeServer:
             cmd += ["--n_threads", str(self.n_threads)]
         # A file, not a pipe: the server logs every request, and a full pipe would block it.
         self._log = tempfile.TemporaryFile(mode="w+", prefix="llama-server-", suffix=".log")
-        from edgemed.runtimes.llamacpp import set_wait_policy
+        from edgemed.runtimes.llamacpp import select_variant, set_wait_policy
 
         set_wait_policy()  # the server shares the cores with its clients: no spinning threads
+        select_variant()   # and loads the same llama.cpp build (CPU variant) as this process
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self._log, text=True)
         deadline = time.monotonic() + self.start_timeout_s
         while time.monotonic() < deadline:

@@ -7,6 +7,12 @@ Two machine-level hazards are handled here, once, for every user (parity, bench,
   builds it portably (``scripts/install_llama_cpp.sh``: x86-64-v3, no AVX-512, no AMX) and records
   the build in ``llama_cpp/lib/edgemed_build.json``; :func:`build_info` reads it. When a build of
   unknown provenance is loaded, the CPU "extra buffer types" (the AMX repacking path) are turned off.
+- **CPU variants.** Besides the portable build, the installer builds an AVX-512 variant of the same
+  llama-cpp-python on a machine whose CPU runs it (``VARIANTS``) and keeps its libraries under
+  ``<venv>/share/edgemed/llama-cpp-variants/``. :func:`import_llama_cpp` loads the best variant this
+  CPU runs (``LLAMA_CPP_LIB_PATH``, inherited by child processes), the portable one otherwise, the
+  way llama.cpp's own release builds pick a CPU backend at run time. ``EDGEMED_LLAMA_VARIANT=portable``
+  (or a ``LLAMA_CPP_LIB_PATH`` of the user's) keeps the choice out of edgemed's hands.
 - **Shared cores.** OpenMP worker threads spin-wait by default; a second busy process on a 2-core
   machine then slows decode 20×. :func:`set_wait_policy` makes the policy deliberate (see docs/bench.md).
 """
@@ -16,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -58,9 +65,82 @@ def timed_worker_env() -> dict[str, str]:
     return env
 
 
+# CPU variants the installer may build beside the portable library: name → the /proc/cpuinfo flags
+# every instruction set it was compiled with needs (scripts/install_llama_cpp.sh builds the same list).
+# Best first. AMX stays off everywhere: a VM may advertise it without the kernel granting it.
+VARIANTS: dict[str, tuple[str, ...]] = {
+    "x86-64-avx512": ("avx2", "fma", "f16c", "bmi2", "avx512f", "avx512cd", "avx512vl", "avx512dq", "avx512bw",
+                      "avx512_vnni", "avx512vbmi", "avx512_bf16"),
+}
+VARIANT_ENV = "EDGEMED_LLAMA_VARIANT"  # "portable": never load a variant; a variant's name: that one
+
+
+def variants_dir() -> Path:
+    """Where the installer keeps the variant libraries (one folder per variant)."""
+    return Path(sys.prefix) / "share" / "edgemed" / "llama-cpp-variants"
+
+
+def cpu_flags(cpuinfo: str | None = None) -> frozenset[str]:
+    """The instruction-set flags the kernel reports for this CPU (empty when unknown).
+
+    >>> sorted(cpu_flags("processor : 0\\nflags : fpu avx2 avx512f\\n"))
+    ['avx2', 'avx512f', 'fpu']
+    """
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return frozenset()
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "flags":
+            return frozenset(value.split())
+    return frozenset()
+
+
+def choose_variant(flags: frozenset[str], installed: list[str], wanted: str | None = None) -> str | None:
+    """The variant to load: the first of ``VARIANTS`` that is installed and whose flags this CPU has;
+    ``wanted`` ("portable" or a variant's name) overrides, but never with one the CPU cannot run.
+
+    >>> everything = frozenset(VARIANTS["x86-64-avx512"])
+    >>> choose_variant(everything, ["x86-64-avx512"]), choose_variant(frozenset({"avx2"}), ["x86-64-avx512"])
+    ('x86-64-avx512', None)
+    >>> choose_variant(everything, []), choose_variant(everything, ["x86-64-avx512"], wanted="portable")
+    (None, None)
+    """
+    if wanted == "portable":
+        return None
+    for name, needs in VARIANTS.items():
+        if (wanted in (None, "", name)) and name in installed and set(needs) <= flags:
+            return name
+    return None
+
+
+def select_variant() -> str | None:
+    """Point ``LLAMA_CPP_LIB_PATH`` at the best installed variant this CPU runs, before llama_cpp loads;
+    the name chosen, or None (the portable library). A path the user set is left alone."""
+    if "LLAMA_CPP_LIB_PATH" in os.environ or "llama_cpp" in sys.modules:
+        return None
+    root = variants_dir()
+    installed = sorted(p.name for p in root.iterdir() if (p / "edgemed_build.json").is_file()) if root.is_dir() else []
+    name = choose_variant(cpu_flags(), installed, os.environ.get(VARIANT_ENV))
+    if name is not None:
+        os.environ["LLAMA_CPP_LIB_PATH"] = str(root / name)
+    return name
+
+
+def lib_dir() -> Path:
+    """The folder the loaded llama.cpp libraries come from (a variant's, or the package's own)."""
+    llama_cpp = import_llama_cpp()
+    base = getattr(llama_cpp.llama_cpp, "_base_path", None)  # where llama_cpp loaded libllama from
+    return Path(base) if base else Path(llama_cpp.__file__).parent / "lib"
+
+
 def import_llama_cpp():
-    """``import llama_cpp`` with the wait policy set first; a clear line when it is missing."""
+    """``import llama_cpp`` with the wait policy set and the CPU variant chosen first; a clear line
+    when it is missing."""
     set_wait_policy()
+    select_variant()
     try:
         import llama_cpp
     except ImportError as e:
@@ -73,9 +153,8 @@ def import_llama_cpp():
 
 @cache
 def build_info() -> dict[str, Any] | None:
-    """How the installed llama-cpp-python was built (``None``: not by edgemed's installer)."""
-    llama_cpp = import_llama_cpp()
-    path = Path(llama_cpp.__file__).parent / "lib" / "edgemed_build.json"
+    """How the loaded llama.cpp libraries were built (``None``: not by edgemed's installer)."""
+    path = lib_dir() / "edgemed_build.json"
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -83,9 +162,8 @@ def build_info() -> dict[str, Any] | None:
 
 
 def library_files() -> list[Path]:
-    """The native libraries of the installed llama-cpp-python (ggml CPU backend included)."""
-    llama_cpp = import_llama_cpp()
-    found = {p.resolve() for p in (Path(llama_cpp.__file__).parent / "lib").glob("*.so*") if p.is_file()}
+    """The native libraries llama_cpp loads (ggml CPU backend included): a variant's, or the package's."""
+    found = {p.resolve() for p in lib_dir().glob("*.so*") if p.is_file()}
     return sorted(found)  # symlinks (libfoo.so → libfoo.so.0.1) resolved: each library once
 
 

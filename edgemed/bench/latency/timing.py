@@ -128,6 +128,7 @@ def run_latency(runner, target: Target, cfg: LatencyConfig, out: Path, machine: 
             "quant": target.quant, "device": info["device"], "device_pref": runner.device_pref,
             "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),  # see docs/runtimes.md
             "execution_provider": info.get("execution_provider"),
+            "runtime_build": info.get("build"),  # llama.cpp: the portable build or the CPU variant loaded
             "cores_physical": machine["cores_physical"], "peak_rss_bytes": peak_rss_bytes(),
             "rss_isolated": isolated, "load_seconds": round(runner.load_seconds, 3),
         }

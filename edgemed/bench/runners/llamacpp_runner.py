@@ -39,12 +39,14 @@ class LlamaCppRunner(Runner):
                                 n_gpu_layers=self.n_gpu_layers if self.offload else 0, seed=0,
                                 flash_attn=FLASH_ATTN, **extra)
         self.version = llama_cpp.__version__
+        self.build = (runtime.build_info() or {}).get("flavour")  # portable, or the CPU variant loaded
 
     @property
     def info(self) -> dict[str, Any]:
         return {"device": "gpu" if self.offload else "cpu", "n_threads": self.threads,
                 "n_gpu_layers": self.n_gpu_layers if self.offload else 0, "n_batch": 512, "flash_attn": FLASH_ATTN,
-                "execution_provider": None, "runtime_version": f"llama-cpp-python {self.version}"}
+                "execution_provider": None, "runtime_version": f"llama-cpp-python {self.version}",
+                "build": self.build}
 
     def chat(self, messages, max_new_tokens, temperature=0.0, seed=0) -> Generation:
         self.llm.reset()
