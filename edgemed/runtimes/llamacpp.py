@@ -229,7 +229,7 @@ def describe_exit(returncode: int, what: str) -> str:
     """One line for a child process that died: the signal, the likely cause, the fix.
 
     >>> describe_exit(-4, "bench worker for base/gguf-q8_0")
-    'bench worker for base/gguf-q8_0 crashed with SIGILL (illegal instruction): the native runtime (llama.cpp, ONNX Runtime or torch) was built for CPU features this machine cannot execute, e.g. AMX or AVX-512 on a VM that advertises them; rebuild portably with `rm .venv/.installed && make install` (scripts/install_llama_cpp.sh)'
+    'bench worker for base/gguf-q8_0 crashed with SIGILL (illegal instruction): the native runtime (llama.cpp, ONNX Runtime or torch) was built for CPU features this machine cannot execute, e.g. AMX or AVX-512 on a VM that advertises them; rebuild portably with `rm .venv/.installed && make install` (scripts/install_llama_cpp.sh), or load the portable build instead of a CPU variant with EDGEMED_LLAMA_VARIANT=portable'
     >>> describe_exit(3, "judge server")
     'judge server failed with exit code 3'
     """
@@ -244,7 +244,8 @@ def describe_exit(returncode: int, what: str) -> str:
         signal.SIGILL: " (illegal instruction): the native runtime (llama.cpp, ONNX Runtime or torch) was built "
                        "for CPU features this machine cannot execute, e.g. AMX or AVX-512 on a VM that advertises "
                        "them; rebuild portably with `rm .venv/.installed && make install` "
-                       "(scripts/install_llama_cpp.sh)",
+                       "(scripts/install_llama_cpp.sh), or load the portable build instead of a CPU "
+                       "variant with EDGEMED_LLAMA_VARIANT=portable",
         signal.SIGKILL: " (killed): most often the kernel's out-of-memory killer; use a smaller build, fewer "
                         "threads or a smaller context",
         signal.SIGSEGV: " (segmentation fault) inside a native runtime: often a corrupt or truncated model file; "
