@@ -77,8 +77,8 @@ def test_heart_imatrix_improves_low_bit_parity_on_the_default_model(tmp_path):
     plain, heart = run(tmp_path / "plain", "none"), run(tmp_path / "heart", "heart")
     names = ("gguf-q4_k_m", "gguf-q4_0", "gguf-q3_k_m")
     held = {n: (plain.artifact(n).parity.heldout, heart.artifact(n).parity.heldout) for n in names}
-    assert all(p["n_positions"] >= 1000 for p, _ in held.values()), held
-    gain = {n: h["top1"] - p["top1"] for n, (p, h) in held.items()}
+    assert all(p.n_positions >= 1000 for p, _ in held.values()), held
+    gain = {n: h.top1 - p.top1 for n, (p, h) in held.items()}
     assert all(g > 0 for g in gain.values()), gain
-    assert all(h["kld_mean"] < p["kld_mean"] for p, h in held.values()), held
+    assert all(h.kld_mean < p.kld_mean for p, h in held.values()), held
     assert abs(heart.artifact("gguf-q4_k_m").bytes - plain.artifact("gguf-q4_k_m").bytes) < 4096
