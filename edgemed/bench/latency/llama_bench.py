@@ -91,13 +91,9 @@ def paired_row(first: dict[str, Any], samples_ns: list[int], n_tokens: int, targ
     >>> r["avg_ts"], r["samples_ts"], r["paired"], r["harness"]
     (150.0, [200.0, 100.0], True, 'llama-bench')
     """
-    import statistics
+    from edgemed.bench.latency.timing import stats_row  # the kit's own rows use the same statistics
 
-    ts = [n_tokens / (ns / 1e9) for ns in samples_ns]
-    sd = statistics.stdev if len(ts) > 1 else (lambda _: 0.0)
-    return {**first, "avg_ns": int(statistics.mean(samples_ns)), "stddev_ns": int(sd(samples_ns)),
-            "avg_ts": statistics.mean(ts), "stddev_ts": sd(ts), "samples_ns": samples_ns, "samples_ts": ts,
-            "test": test, "target": target.label, "key": key, "harness": LLAMA_BENCH, "paired": True,
+    return {**first, **stats_row([ns / 1e9 for ns in samples_ns], n_tokens), "test": test, "target": target.label, "key": key, "harness": LLAMA_BENCH, "paired": True,
             "format": target.format, "quant": target.quant}
 
 
