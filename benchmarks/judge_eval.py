@@ -295,8 +295,14 @@ def healthbench_timing(args) -> dict:
                     "tokens_per_criterion": tokens / n, "tokens_per_second": tokens / seconds, "parallel": judge.parallel,
                     "n_threads": args.threads}
         judge.close()
-    out["tokens"] = token_split(jobs)
-    out["compute"] = compute_yardstick(out["with_prefix_reuse"]["tokens_per_second"], args.threads)
+    from edgemed.runtimes import llamacpp as runtime
+
+    llm = runtime.load(require_judge_model(), n_ctx=256, n_batch=8)  # weights mapped, not read: tokens and shapes
+    try:
+        out["tokens"] = token_split(llm, jobs)
+        out["compute"] = compute_yardstick(llm, out["with_prefix_reuse"]["tokens_per_second"], args.threads)
+    finally:
+        llm.close()
     per = {k: out[k]["seconds_per_criterion"] for k in schedules}
     out["saving_x"] = per["without_prefix_reuse"] / per["with_prefix_reuse"]
     out["batching_x"] = per["one_criterion_per_batch"] / per["with_prefix_reuse"]
@@ -308,23 +314,18 @@ def healthbench_timing(args) -> dict:
     return out
 
 
-def token_split(jobs) -> dict:
-    """Where a criterion's tokens come from: the rules (once per process), each answer's conversation
-    (once per answer, shared by its criteria) and each criterion's own suffix."""
-    from edgemed.judges.judge_model import require_judge_model
+def token_split(llm, jobs) -> dict:
+    """Where a criterion's tokens come from (``llm``: the judge GGUF's llama_cpp.Llama, for its
+    tokenizer): the rules (once per process), each answer's conversation (once per answer, shared by
+    its criteria) and each criterion's own suffix."""
     from edgemed.judges.yesno import RULES, prompt_parts
-    from edgemed.runtimes import llamacpp as runtime
 
-    llm = runtime.load(require_judge_model(), n_ctx=256, vocab_only=True)
-    try:
-        def n(text):
-            return len(llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+    def n(text):
+        return len(llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
-        rules = n(f"<|im_start|>system\n{RULES}<|im_end|>\n")
-        prefixes = [n(prompt_parts(conv, items[0])[0]) - rules for conv, items in jobs]
-        suffixes = [n(prompt_parts(conv, item)[1]) for conv, items in jobs for item in items]
-    finally:
-        llm.close()
+    rules = n(f"<|im_start|>system\n{RULES}<|im_end|>\n")
+    prefixes = [n(prompt_parts(conv, items[0])[0]) - rules for conv, items in jobs]
+    suffixes = [n(prompt_parts(conv, item)[1]) for conv, items in jobs for item in items]
     n_criteria = len(suffixes)
     return {"rules": rules, "conversation_per_answer_mean": sum(prefixes) / len(prefixes),
             "suffix_per_criterion_mean": sum(suffixes) / n_criteria,
@@ -332,8 +333,8 @@ def token_split(jobs) -> dict:
             "share_of_conversation": sum(prefixes) / (sum(prefixes) + sum(suffixes))}
 
 
-def compute_yardstick(tokens_per_second: float, threads: int) -> dict:
-    """The judge's prompt processing as arithmetic (2 FLOP per matrix weight per token; the token
+def compute_yardstick(llm, tokens_per_second: float, threads: int) -> dict:
+    """The judge's (``llm``) prompt processing as arithmetic (2 FLOP per matrix weight per token; the token
     embedding table is a lookup, and logits are computed for one token per criterion only) beside
     what this machine's fp32 GEMM reaches (torch, ``threads`` threads, 2048², best of 5). A yardstick
     for a compute-bound step, as the bench's decode roofline is for a memory-bound one; llama.cpp's
@@ -341,16 +342,9 @@ def compute_yardstick(tokens_per_second: float, threads: int) -> dict:
     import llama_cpp
     import torch
 
-    from edgemed.judges.judge_model import require_judge_model
-    from edgemed.runtimes import llamacpp as runtime
-
-    llm = runtime.load(require_judge_model(), n_ctx=256, n_batch=8)  # weights mapped, not read: only the shapes are used
-    try:
-        model = llm._model.model
-        n_params = int(llama_cpp.llama_model_n_params(model))
-        embedding = int(llama_cpp.llama_model_n_embd(model)) * llm.n_vocab()
-    finally:
-        llm.close()
+    model = llm._model.model
+    n_params = int(llama_cpp.llama_model_n_params(model))
+    embedding = int(llama_cpp.llama_model_n_embd(model)) * llm.n_vocab()
     torch.set_num_threads(threads)
     a = torch.randn(2048, 2048, generator=torch.Generator().manual_seed(0))
     a @ a  # warm-up
