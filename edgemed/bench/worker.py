@@ -39,7 +39,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         if lcfg and lcfg.llama_bench and target.format == "gguf" and runner.info.get("device") == "cpu":
             from edgemed.bench.latency import llama_bench
 
-            reference = llama_bench.sampler(target.path, job["threads"])  # paired with each repetition
+            reference = llama_bench.Sampler(target, lcfg, job["threads"])  # paired with each repetition
         rows = timing.run_latency(runner, target, lcfg, out, job["machine"], job["isolated"],
                                    progress, reference) if lcfg else []
         return {"target": target.label, "generated": generated, "latency_tests": [r["test"] for r in rows],

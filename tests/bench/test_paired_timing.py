@@ -31,11 +31,13 @@ def test_each_kit_repetition_is_followed_by_one_llama_bench_repetition(tmp_path)
     target = Target("ref/q4_1", "ref", "q4_1", "gguf", "q4_1", str(path), size, size, "ab", 1)
     cfg = LatencyConfig(n_prompt=16, n_gen=8, repetitions=2, warmup=1, llama_bench=True)
     order: list[str] = []
-    one = llama_bench.sampler(str(path), 2)
 
-    def reference(n_prompt, n_gen):
-        order.append("llama-bench")
-        return one(n_prompt, n_gen)
+    class Recorded(llama_bench.Sampler):
+        def __call__(self, n_prompt, n_gen):
+            order.append("llama-bench")
+            return super().__call__(n_prompt, n_gen)
+
+    reference = Recorded(target, cfg, 2)
 
     with open_runner(target, 2, "cpu") as runner:
         for name in ("prefill", "decode"):

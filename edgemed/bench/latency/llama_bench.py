@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from edgemed.bench.config import LatencyConfig
+from edgemed.bench.latency.timing import stats_row  # the kit's own rows use the same statistics
 from edgemed.bench.layout import LATENCY, LLAMA_BENCH
 from edgemed.bench.targets import Target
 from edgemed.io import append_jsonl, read_jsonl_tolerant
@@ -72,14 +73,25 @@ def time_gguf(path: str, cfg: LatencyConfig, threads: int) -> str:
     return run_tool("llama-bench", command(path, cfg, threads), env=timed_worker_env())
 
 
-def sampler(path: str, threads: int) -> Callable[[int, int], dict[str, Any]]:
-    """One llama-bench repetition of one test (``n_prompt`` tokens of prefill, or ``n_gen`` of decode)
-    per call, in a fresh process after its own warm-up: llama-bench's JSON row for it."""
-    def one(n_prompt: int, n_gen: int) -> dict[str, Any]:
+class Sampler:
+    """The yardstick paired with the kit's timer: one llama-bench repetition of one test per call (``n_prompt``
+    tokens of prefill, or ``n_gen`` of decode) in a fresh process after its own warm-up, and the row those
+    repetitions make, logged under llama-bench's resume key (``timing.run_latency`` takes one as ``reference``).
+    """
+
+    def __init__(self, target: Target, cfg: LatencyConfig, threads: int):
+        self.target, self.threads = target, threads
+        self.key = bench_key(target, cfg, threads)
+
+    def __call__(self, n_prompt: int, n_gen: int) -> dict[str, Any]:
         cfg = LatencyConfig(n_prompt=n_prompt, n_gen=n_gen, repetitions=1)
-        [row] = json.loads(time_gguf(path, cfg, threads))
+        [row] = json.loads(time_gguf(self.target.path, cfg, self.threads))
         return row
-    return one
+
+    def row(self, repetitions: list[dict[str, Any]], n_tokens: int, test: str) -> dict[str, Any]:
+        """llama-bench's row for ``test`` from the single-repetition rows this sampler returned."""
+        return paired_row(repetitions[0], [int(r["avg_ns"]) for r in repetitions], n_tokens, self.target,
+                          self.key, test)
 
 
 def paired_row(first: dict[str, Any], samples_ns: list[int], n_tokens: int, target: Target, key: str,
@@ -91,10 +103,8 @@ def paired_row(first: dict[str, Any], samples_ns: list[int], n_tokens: int, targ
     >>> r["avg_ts"], r["samples_ts"], r["paired"], r["harness"]
     (150.0, [200.0, 100.0], True, 'llama-bench')
     """
-    from edgemed.bench.latency.timing import stats_row  # the kit's own rows use the same statistics
-
-    return {**first, **stats_row([ns / 1e9 for ns in samples_ns], n_tokens), "test": test, "target": target.label, "key": key, "harness": LLAMA_BENCH, "paired": True,
-            "format": target.format, "quant": target.quant}
+    return {**first, **stats_row([ns / 1e9 for ns in samples_ns], n_tokens), "test": test, "target": target.label,
+            "key": key, "harness": LLAMA_BENCH, "paired": True, "format": target.format, "quant": target.quant}
 
 
 def run(target: Target, cfg: LatencyConfig, threads: int, out: Path) -> list[dict[str, Any]]:

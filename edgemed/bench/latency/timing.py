@@ -94,8 +94,8 @@ def stats_row(samples_s: list[float], n_tokens: int) -> dict[str, Any]:
 def run_latency(runner, target: Target, cfg: LatencyConfig, out: Path, machine: dict[str, Any],
                 isolated: bool, progress: bool = True, reference=None) -> list[dict[str, Any]]:
     """Run the tests not yet logged for this build; append and return their rows. ``reference``
-    (``llama_bench.sampler``): after each of the kit's repetitions, one repetition of the same test by
-    llama-bench, whose row is logged beside the kit's (``llama_bench.paired_row``)."""
+    (``llama_bench.Sampler``): after each of the kit's repetitions, one repetition of the same test by
+    llama-bench, whose row (``reference.row``) is logged beside the kit's."""
     from edgemed.console import track
 
     info = runner.info
@@ -138,11 +138,7 @@ def run_latency(runner, target: Target, cfg: LatencyConfig, out: Path, machine: 
         append_jsonl(out / LATENCY, row)
         rows.append(row)
         if yardstick:
-            from edgemed.bench.latency import llama_bench
-
-            append_jsonl(out / LATENCY, llama_bench.paired_row(
-                yardstick[0], [int(y["avg_ns"]) for y in yardstick], n_prompt or n_gen, target,
-                llama_bench.bench_key(target, cfg, runner.threads), name))
+            append_jsonl(out / LATENCY, reference.row(yardstick, n_prompt or n_gen, name))
     return rows
 
 
