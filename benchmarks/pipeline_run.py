@@ -140,6 +140,22 @@ def quality(run_dir: Path) -> dict:
             "comparisons": comparisons, "reward_first": train.get("reward_first"), "reward_last": train.get("reward_last")}
 
 
+def llama_cpp_build(run_dir: Path) -> dict:
+    """Which llama.cpp libraries the run used: the build this interpreter loads on this machine (the
+    judge and the bench workers make the same choice, ``runtimes.llamacpp.select_variant``), and the
+    ``runtime_build`` every timed GGUF row of the run's bench records."""
+    probe = subprocess.run([sys.executable, "-c", "import json; from edgemed.runtimes.llamacpp import build_info; "
+                            "print(json.dumps(build_info()))"], capture_output=True, text=True, cwd=ROOT)
+    loaded = json.loads(probe.stdout) if probe.returncode == 0 and probe.stdout.strip() else None
+    timed = set()
+    latency = run_dir / "bench" / "latency.jsonl"
+    for line in latency.read_text(encoding="utf-8").splitlines() if latency.is_file() else []:
+        row = json.loads(line)
+        if row.get("format") == "gguf" and row.get("harness") != "llama-bench":
+            timed.add(row.get("runtime_build"))
+    return {"loaded": loaded, "timed_gguf_runtime_builds": sorted(map(str, timed))}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", default="pipeline_default")
@@ -199,6 +215,7 @@ def main() -> int:
               "budget": {"wall_s": budget, "peak_rss_bytes": BUDGET_RSS},
               "within_budget": figures["wall_s"] <= budget and figures["peak_rss_bytes"] <= BUDGET_RSS,
               **quality(run_dir), "training_curve": training_curve(run_dir),
+              "llama_cpp_build": llama_cpp_build(run_dir),
               "config": args.config, "command": " ".join(cmd[2:]), "judge_cache": args.judge_cache,
               **prov, **({"note": args.note} if args.note else {}),
               "load_average_at_end": os.getloadavg()}
