@@ -303,6 +303,7 @@ def healthbench_timing(args) -> dict:
         out["compute"] = compute_yardstick(llm, out["with_prefix_reuse"]["tokens_per_second"], args.threads)
     finally:
         llm.close()
+    out["compute"].update(llama_bench_yardstick(out["with_prefix_reuse"]["tokens_per_second"], args.threads))
     per = {k: out[k]["seconds_per_criterion"] for k in schedules}
     out["saving_x"] = per["without_prefix_reuse"] / per["with_prefix_reuse"]
     out["batching_x"] = per["one_criterion_per_batch"] / per["with_prefix_reuse"]
@@ -326,9 +327,13 @@ def token_split(llm, jobs) -> dict:
     rules = n(f"<|im_start|>system\n{RULES}<|im_end|>\n")
     prefixes = [n(prompt_parts(conv, items[0])[0]) - rules for conv, items in jobs]
     suffixes = [n(prompt_parts(conv, item)[1]) for conv, items in jobs for item in items]
+    criteria = [n(item.criterion.strip()) for _, items in jobs for item in items]
     n_criteria = len(suffixes)
     return {"rules": rules, "conversation_per_answer_mean": sum(prefixes) / len(prefixes),
             "suffix_per_criterion_mean": sum(suffixes) / n_criteria,
+            # the criterion's own words, and what the prompt wraps around them (label, end of turn, reply header)
+            "criterion_text_per_criterion_mean": sum(criteria) / n_criteria,
+            "wrapper_per_criterion_mean": (sum(suffixes) - sum(criteria)) / n_criteria,
             "conversation_per_criterion": sum(prefixes) / n_criteria,
             "share_of_conversation": sum(prefixes) / (sum(prefixes) + sum(suffixes))}
 
@@ -357,6 +362,24 @@ def compute_yardstick(llm, tokens_per_second: float, threads: int) -> dict:
     judge = 2 * (n_params - embedding) * tokens_per_second / 1e9
     return {"n_params": n_params, "embedding_params": embedding, "judge_gflop_s": judge, "fp32_gemm_gflop_s": gemm,
             "judge_over_fp32_gemm": judge / gemm, "threads": threads}
+
+
+def llama_bench_yardstick(tokens_per_second: float, threads: int, repetitions: int = 3) -> dict:
+    """llama.cpp's own prompt-processing rate for the judge GGUF on this machine (``llama-bench``, the
+    same libraries the judge loaded, ``threads`` threads, batch 512; a 512-token prompt on an empty
+    cache and after 512 cached tokens, as the judge's batches sit after the rules and the conversation),
+    and the judge's rate as a fraction of it: near 1 means the judge is bound by the model's arithmetic
+    on this CPU, not by how it batches, and only fewer tokens (or a faster build) make it faster."""
+    from edgemed.export.llama_tools import run_tool
+    from edgemed.runtimes.llamacpp import timed_worker_env
+
+    args = ["-m", str(require_judge_model()), "-p", "512", "-n", "0", "-d", "0,512", "-r", str(repetitions),
+            "-t", str(threads), "-b", "512", "-ub", "512", "-ngl", "0", "-o", "json"]
+    rows = json.loads(run_tool("llama-bench", args, env=timed_worker_env()))
+    rates = {f"pp512_at_depth_{r.get('n_depth', 0)}": r["avg_ts"] for r in rows}
+    best = max(rates.values())
+    return {"llama_bench_tokens_per_second": rates, "llama_bench_repetitions": repetitions,
+            "judge_over_llama_bench_pp512": tokens_per_second / best}
 
 
 def main() -> int:
