@@ -2,7 +2,7 @@
 judge on a held-out set that nothing was tuned on.
 
     .venv/bin/python benchmarks/judge_eval.py tune       # ≈ 30 min: writes the frozen calibration
-    .venv/bin/python benchmarks/judge_eval.py fresh3     # ≈ 10 min: the unspent held-out set, measured once
+    .venv/bin/python benchmarks/judge_eval.py fresh4     # ≈ 10 min: the unspent held-out set, measured once
     .venv/bin/python benchmarks/judge_eval.py timing     # ≈ 6 min: only the HealthBench-length timing, redone
 
 Order matters and is the point: ``tune`` reads the tune cases (edgemed/judges/proxy/assets/cases.jsonl,
@@ -42,7 +42,8 @@ RESULTS = ROOT / "benchmarks" / "results"
 # Held-out sets written fresh for the judge (each with a .md saying how), each used once: stage → (cases, results)
 FRESH_SETS = {"fresh": ("judge_cases_fresh.jsonl", "judge_eval_fresh.json"),
               "fresh2": ("judge_cases_fresh2.jsonl", "judge_eval_fresh2.json"),
-              "fresh3": ("judge_cases_fresh3.jsonl", "judge_eval_fresh3.json")}
+              "fresh3": ("judge_cases_fresh3.jsonl", "judge_eval_fresh3.json"),
+              "fresh4": ("judge_cases_fresh4.jsonl", "judge_eval_fresh4.json")}
 # Held-out sets already measured once: spent as held-out, they join the tune cases (``tune`` fits on
 # them too, and the stages that measured them refuse to run against a calibration fitted on them).
 SPENT_SETS = ("heldout", "fresh", "fresh2", "fresh3")  # fresh3 measured at e4187f5, after the last fit
