@@ -4,7 +4,7 @@
 installed llama-cpp-python's own source, see ``edgemed.export.llama_tools`` — on every GGUF with the
 same threads, prompt and decode lengths, repetitions and batch size. The two are **paired**: inside
 the bench worker, each repetition of the kit's runner is followed by one llama-bench repetition of
-the same test (``sampler``: a fresh llama-bench process, its own warm-up, ``-r 1``), so both rates
+the same test (``Sampler``: a fresh llama-bench process, its own warm-up, ``-r 1``), so both rates
 see the machine in the same state; run one after the other, a VM's speed drifting by 10–25 % within
 a minute made the ratio meaningless. Its rows go to ``latency.jsonl`` under their own resume key
 (``paired: true``); the report puts each build's kit rate beside llama-bench's, so the harness
