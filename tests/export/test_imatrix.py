@@ -82,3 +82,19 @@ def test_heart_imatrix_improves_low_bit_parity_on_the_default_model(tmp_path):
     assert all(g > 0 for g in gain.values()), gain
     assert all(h.kld_mean < p.kld_mean for p, h in held.values()), held
     assert abs(heart.artifact("gguf-q4_k_m").bytes - plain.artifact("gguf-q4_k_m").bytes) < 4096
+
+
+def test_llama_bench_is_timed_with_the_bench_workers_wait_policy(monkeypatch):
+    """The bench process runs PASSIVE (it shares cores with judges); its timed workers and llama-bench
+    must not: under PASSIVE a small model decodes far slower, and the yardstick would flatter the kit."""
+    from edgemed.runtimes import llamacpp
+
+    seen = {}
+    monkeypatch.setattr(llama_tools, "run_tool", lambda name, args, timeout=None, env=None: seen.update(env=env) or "[]")
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+    monkeypatch.setenv(llamacpp.DEFAULTED, "1")  # edgemed chose PASSIVE, not the user
+    llama_bench.time_gguf("m.gguf", LatencyConfig(n_prompt=16, n_gen=4, repetitions=1), 2)
+    assert "OMP_WAIT_POLICY" not in seen["env"] and seen["env"][llamacpp.KEEP_OPENMP_DEFAULT] == "1"
+    monkeypatch.delenv(llamacpp.DEFAULTED)  # the user's own choice is kept
+    llama_bench.time_gguf("m.gguf", LatencyConfig(n_prompt=16, n_gen=4, repetitions=1), 2)
+    assert seen["env"]["OMP_WAIT_POLICY"] == "PASSIVE"
