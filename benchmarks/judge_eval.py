@@ -371,11 +371,13 @@ def llama_bench_yardstick(tokens_per_second: float, threads: int, repetitions: i
     cache and after 512 cached tokens, as the judge's batches sit after the rules and the conversation),
     and the judge's rate as a fraction of it: near 1 means the judge is bound by the model's arithmetic
     on this CPU, not by how it batches, and only fewer tokens (or a faster build) make it faster."""
+    from edgemed.bench.config import LatencyConfig
+    from edgemed.bench.latency.llama_bench import command
     from edgemed.export.llama_tools import run_tool
     from edgemed.runtimes.llamacpp import timed_worker_env
 
-    args = ["-m", str(require_judge_model()), "-p", "512", "-n", "0", "-d", "0,512", "-r", str(repetitions),
-            "-t", str(threads), "-b", "512", "-ub", "512", "-ngl", "0", "-o", "json"]
+    cfg = LatencyConfig(n_prompt=512, n_gen=0, repetitions=repetitions)  # the bench's yardstick command, plus depths
+    args = command(str(require_judge_model()), cfg, threads) + ["-d", "0,512"]
     rows = json.loads(run_tool("llama-bench", args, env=timed_worker_env()))
     rates = {f"pp512_at_depth_{r.get('n_depth', 0)}": r["avg_ts"] for r in rows}
     best = max(rates.values())

@@ -147,12 +147,12 @@ def llama_cpp_build(run_dir: Path) -> dict:
     probe = subprocess.run([sys.executable, "-c", "import json; from edgemed.runtimes.llamacpp import build_info; "
                             "print(json.dumps(build_info()))"], capture_output=True, text=True, cwd=ROOT)
     loaded = json.loads(probe.stdout) if probe.returncode == 0 and probe.stdout.strip() else None
-    timed = set()
-    latency = run_dir / "bench" / "latency.jsonl"
-    for line in latency.read_text(encoding="utf-8").splitlines() if latency.is_file() else []:
-        row = json.loads(line)
-        if row.get("format") == "gguf" and row.get("harness") != "llama-bench":
-            timed.add(row.get("runtime_build"))
+    from edgemed.bench.layout import LATENCY, LLAMA_BENCH
+    from edgemed.io import read_jsonl_tolerant
+
+    latency = run_dir / "bench" / LATENCY
+    timed = {r.get("runtime_build") for r in (read_jsonl_tolerant(latency) if latency.is_file() else [])
+             if r.get("format") == "gguf" and r.get("harness") != LLAMA_BENCH}
     return {"loaded": loaded, "timed_gguf_runtime_builds": sorted(map(str, timed))}
 
 
