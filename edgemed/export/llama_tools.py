@@ -59,6 +59,9 @@ def run_tool(name: str, args: list[str], timeout: float | None = None, env: dict
     select_variant()  # the same choice this process makes (or made) for llama_cpp
     cmd = [str(tool_path(name)), *args]
     env = dict(os.environ if env is None else env)
+    # an env the caller built before that choice (e.g. timed_worker_env()) still gets it
+    if os.environ.get("LLAMA_CPP_LIB_PATH"):
+        env.setdefault("LLAMA_CPP_LIB_PATH", os.environ["LLAMA_CPP_LIB_PATH"])
     if env.get("LLAMA_CPP_LIB_PATH"):
         env["LD_LIBRARY_PATH"] = os.pathsep.join(x for x in (env["LLAMA_CPP_LIB_PATH"], env.get("LD_LIBRARY_PATH")) if x)
     log.info("running %s", " ".join(cmd))

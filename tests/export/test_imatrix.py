@@ -98,3 +98,22 @@ def test_llama_bench_is_timed_with_the_bench_workers_wait_policy(monkeypatch):
     monkeypatch.delenv(llamacpp.DEFAULTED)  # the user's own choice is kept
     llama_bench.time_gguf("m.gguf", LatencyConfig(n_prompt=16, n_gen=4, repetitions=1), 2)
     assert seen["env"]["OMP_WAIT_POLICY"] == "PASSIVE"
+
+
+def test_a_tool_gets_the_variant_chosen_after_its_env_was_built(monkeypatch, tmp_path):
+    """run_tool chooses the CPU variant before it runs the tool; an env the caller built earlier (the
+    timed worker's, before any llama_cpp import) must still hand the tool that variant's libraries."""
+    import subprocess
+
+    from edgemed.runtimes import llamacpp
+
+    monkeypatch.delenv("LLAMA_CPP_LIB_PATH", raising=False)
+    env = llamacpp.timed_worker_env()  # built before the choice
+    monkeypatch.setattr(llamacpp, "select_variant", lambda: monkeypatch.setenv("LLAMA_CPP_LIB_PATH", str(tmp_path)))
+    monkeypatch.setattr(llama_tools, "tool_path", lambda name: tmp_path / name)
+    seen = {}
+    monkeypatch.setattr(subprocess, "run", lambda cmd, **kw: seen.update(env=kw["env"])
+                        or subprocess.CompletedProcess(cmd, 0, "[]", ""))
+    llama_tools.run_tool("llama-bench", [], env=env)
+    assert seen["env"]["LLAMA_CPP_LIB_PATH"] == str(tmp_path)
+    assert seen["env"]["LD_LIBRARY_PATH"].split(":")[0] == str(tmp_path)
